@@ -1,0 +1,66 @@
+"""pyservice: one api description, a fast WSGI Service and a requests Client.
+
+The public API lives here; the modules behind it are private.
+"""
+
+from __future__ import annotations
+
+from ._api import Api, Endpoint, Operation, Timeout, load_api
+from ._chain import Context
+from ._client import Client, ClientContext
+from ._container import Container
+from ._errors import (
+    ApiError,
+    CallTimeout,
+    ClientError,
+    InvalidResponse,
+    PluginError,
+    PyserviceError,
+    ServiceError,
+    ServiceException,
+    TransportError,
+)
+from ._options import REQUIRED, Option
+from ._plugin import ENTRY_POINT_GROUP, InstalledPlugin, Plugin, installed_plugins
+from ._service import ErrorAnswer, Service, ServiceContext
+from ._wire import RequestRefused
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "REQUIRED",
+    "Api",
+    "ApiError",
+    "CallTimeout",
+    "Client",
+    "ClientContext",
+    "ClientError",
+    "Container",
+    "Context",
+    "Endpoint",
+    "ErrorAnswer",
+    "InstalledPlugin",
+    "InvalidResponse",
+    "Operation",
+    "Option",
+    "Plugin",
+    "PluginError",
+    "PyserviceError",
+    "RequestRefused",
+    "Service",
+    "ServiceContext",
+    "ServiceError",
+    "ServiceException",
+    "Timeout",
+    "TransportError",
+    "installed_plugins",
+    "load_api",
+]
+
+
+def __getattr__(name: str) -> str:
+    # Read lazily so importing pyservice does not scan installed distributions.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("pyservice-core")
+    raise AttributeError(f"module 'pyservice' has no attribute {name!r}")

@@ -1,0 +1,374 @@
+"""The api description: a plain dict checked once, at start-up, into frozen objects."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._errors import ApiError
+from ._options import Option, check_options, describe
+from .exceptions import exception_class, is_exception_name
+
+if TYPE_CHECKING:
+    from ._plugin import Plugin
+
+__all__ = ["Api", "Endpoint", "Operation", "Timeout", "load_api", "parse_api"]
+
+DEFAULT_PATH = "/api/{version}/{operation}"
+DEFAULT_MAX_BODY_SIZE = 1 << 20
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Exceptions that would whitelist every error a handler can raise.
+_TOO_BROAD = frozenset({"BaseException", "Exception"})
+
+
+class Timeout(NamedTuple):
+    """Connect and read timeouts of a call, in seconds."""
+
+    connect: float
+    read: float
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the service listens and the client connects."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    def path_for(self, version: str, operation: str) -> str:
+        """The URL path of one operation of one version."""
+        return self.path.format(version=version, operation=operation)
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host:port``, with IPv6 hosts bracketed."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One declared operation, with its options resolved.
+
+    Attributes:
+        name: the operation's name, also its URL segment and client method.
+        idempotent: the client may retry it after a transport failure.
+        max_body_size: the largest request body the service reads, in bytes.
+        timeout: this operation's client timeouts, or None for the api's.
+        plugins: per-operation plugin entries: a dict of overrides, or
+            ``False`` where the plugin is switched off for this operation.
+        extra: keys owned by plugins (declared in ``Plugin.operation_keys``).
+    """
+
+    name: str
+    idempotent: bool
+    max_body_size: int
+    timeout: Timeout | None
+    plugins: Mapping[str, Mapping[str, Any] | bool]
+    extra: Mapping[str, Any]
+
+    def plugin_enabled(self, plugin: str) -> bool:
+        """Whether the plugin of that name is on for this operation."""
+        return self.plugins.get(plugin) is not False
+
+
+@dataclass(frozen=True)
+class Api:
+    """An api description, checked and with its defaults filled.
+
+    Build one with :func:`parse_api`; Service and Client do it for you and
+    keep it as ``service.api`` and ``client.api``.
+    """
+
+    name: str
+    version: str
+    timeout: Timeout
+    debug: bool
+    endpoint: Endpoint
+    operations: Mapping[str, Operation]
+    exceptions: Mapping[str, int]
+    plugins: Mapping[str, Mapping[str, Any]]
+    max_body_size: int
+    retries: int
+    require_handlers: bool
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def load_api(path: str | Path) -> dict[str, Any]:
+    """Read an api description from a JSON file.
+
+    Unlike ``json.load`` this refuses a key written twice in one object, so
+    an operation declared twice is an error rather than a silent overwrite.
+
+    Args:
+        path: the file to read, UTF-8.
+
+    Returns:
+        The description as a plain dict, ready for ``Service(**api)``.
+
+    Raises:
+        ApiError: the file is not JSON, not an object, or repeats a key.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        api = json.loads(text, object_pairs_hook=_refuse_duplicates)
+    except json.JSONDecodeError as exc:
+        raise ApiError("", f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(api, dict):
+        raise ApiError("", f"{path}: expected a JSON object, got {describe(api)}")
+    return api
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ApiError(key, "written twice in the same object")
+        result[key] = value
+    return result
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("expected a number greater than 0")
+    return value
+
+
+def _positive_int(value: int) -> int:
+    if value <= 0:
+        raise ValueError("expected an integer greater than 0")
+    return value
+
+
+def _non_negative_int(value: int) -> int:
+    if value < 0:
+        raise ValueError("expected an integer of at least 0")
+    return value
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a port number from 0 to 65535")
+    return value
+
+
+def _scheme(value: str) -> str:
+    if value not in ("http", "https"):
+        raise ValueError("expected 'http' or 'https'")
+    return value
+
+
+def _path_pattern(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("expected a path starting with '/'")
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"expected a pattern with balanced braces ({exc})") from None
+    if fields.count("operation") != 1:
+        raise ValueError("expected a pattern with '{operation}' exactly once")
+    if fields.count("version") > 1 or set(fields) - {"operation", "version"}:
+        raise ValueError("expected a pattern whose only placeholders are '{version}' and '{operation}'")
+    return value
+
+
+def _version(value: str | int) -> str:
+    text = str(value)
+    if not text or "/" in text or not text.isprintable() or " " in text:
+        raise ValueError("expected a non-empty version without '/' or spaces")
+    return text
+
+
+def _timeout(value: float | Mapping[str, Any]) -> Timeout:
+    if isinstance(value, Mapping):
+        parts = check_options("", _TIMEOUT_PARTS, value)
+        return Timeout(parts["connect"], parts["read"])
+    return Timeout(_positive(value), _positive(value))
+
+
+_TIMEOUT_PARTS = {
+    "connect": Option(float, 10.0, "Seconds to wait for a connection.", check=_positive),
+    "read": Option(float, 10.0, "Seconds to wait for the answer.", check=_positive),
+}
+
+ENDPOINT_OPTIONS: dict[str, Option] = {
+    "scheme": Option(str, "http", "http or https.", check=_scheme),
+    "host": Option(str, "127.0.0.1", "Host the service binds and the client connects to."),
+    "port": Option(int, 8080, "TCP port.", check=_port),
+    "path": Option(
+        str, DEFAULT_PATH, "URL path pattern with {operation} and optionally {version}.", check=_path_pattern
+    ),
+}
+
+#: The core's own top-level keys. Plugins may declare more (``Plugin.api_keys``).
+API_OPTIONS: dict[str, Option] = {
+    "name": Option(str, "service", "The service's name, for logs and documents."),
+    "version": Option((str, int), "v1", "The api version, the {version} of the path.", check=_version),
+    "timeout": Option((float, dict), 10.0, "Client timeout in seconds, or {connect, read}.", check=_timeout),
+    "debug": Option(bool, False, "Send internal error details and tracebacks to callers."),
+    "endpoint": Option(dict, {}, "scheme, host, port and path of the service."),
+    "operations": Option((list, dict), [], "Operation names, or a mapping of name to options."),
+    "exceptions": Option((list, dict), [], "Exception names that may cross the wire."),
+    "plugins": Option(dict, {}, "Plugin names to their config, outermost first."),
+    "max_body_size": Option(int, DEFAULT_MAX_BODY_SIZE, "Largest request body read, in bytes.", check=_positive_int),
+    "retries": Option(int, 2, "Retries of an idempotent call after a transport failure.", check=_non_negative_int),
+    "require_handlers": Option(bool, False, "Refuse to start while a declared operation has no handler."),
+}
+
+OPERATION_OPTIONS: dict[str, Option] = {
+    "idempotent": Option(bool, False, "The client may retry the call after a transport failure."),
+    "max_body_size": Option(int, None, "Largest request body read for this operation.", check=_positive_int),
+    "timeout": Option((float, dict), None, "Client timeout for this operation.", check=_timeout),
+    "plugins": Option(dict, {}, "Per-operation plugin overrides; false switches one off."),
+}
+
+
+def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Api:
+    """Check an api description and fill its defaults.
+
+    Args:
+        raw: the description as written.
+        plugins: the classes of the plugins it enables, by name, whose
+            declared keys are accepted where they belong.
+
+    Returns:
+        The checked description.
+
+    Raises:
+        ApiError: naming the first key that is wrong.
+    """
+    if not isinstance(raw, Mapping):
+        raise ApiError("", f"the api description must be a mapping, got {describe(raw)}")
+    owned = {key: option for cls in plugins.values() for key, option in cls.api_keys.items()}
+    core_given = {key: value for key, value in raw.items() if key not in owned}
+    core = check_options("", API_OPTIONS, core_given)
+    extra = check_options("", owned, {key: raw[key] for key in raw if key in owned})
+
+    endpoint = Endpoint(**check_options("endpoint", ENDPOINT_OPTIONS, core["endpoint"]))
+    plugin_configs = _plugin_configs(core["plugins"], plugins)
+    operations = _operations(core["operations"], core["max_body_size"], plugins)
+    exceptions = _exceptions(core["exceptions"])
+    for cls in plugins.values():
+        for name, status in cls.exceptions.items():
+            exceptions.setdefault(name, status)
+    return Api(
+        name=core["name"],
+        version=core["version"],
+        timeout=core["timeout"],
+        debug=core["debug"],
+        endpoint=endpoint,
+        operations=operations,
+        exceptions=exceptions,
+        plugins=plugin_configs,
+        max_body_size=core["max_body_size"],
+        retries=core["retries"],
+        require_handlers=core["require_handlers"],
+        extra=extra,
+        raw=dict(raw),
+    )
+
+
+def _plugin_configs(given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> dict[str, dict[str, Any]]:
+    configs = {}
+    for name, config in given.items():
+        key = f"plugins.{name}"
+        if config is None or config is True:
+            config = {}
+        elif not isinstance(config, Mapping):
+            raise ApiError(key, f"expected a mapping of the plugin's config, got {describe(config)}")
+        configs[name] = check_options(key, plugins[name].options, config)
+    return configs
+
+
+def _operations(
+    given: list[Any] | Mapping[str, Any], max_body_size: int, plugins: Mapping[str, type[Plugin]]
+) -> dict[str, Operation]:
+    if isinstance(given, list):
+        entries: list[tuple[str, Any]] = [(name, {}) for name in given]
+    else:
+        entries = list(given.items())
+    declared_keys = dict(OPERATION_OPTIONS)
+    owned = {key: option for cls in plugins.values() for key, option in cls.operation_keys.items()}
+    declared_keys.update(owned)
+    operations: dict[str, Operation] = {}
+    for name, options in entries:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ApiError(f"operations.{name}", "expected an operation name made of letters, digits and '_'")
+        key = f"operations.{name}"
+        if name in operations:
+            raise ApiError(key, "operation declared twice")
+        if options is None:
+            options = {}
+        elif not isinstance(options, Mapping):
+            raise ApiError(key, f"expected a mapping of the operation's options, got {describe(options)}")
+        checked = check_options(key, declared_keys, options)
+        operations[name] = Operation(
+            name=name,
+            idempotent=checked["idempotent"],
+            max_body_size=checked["max_body_size"] or max_body_size,
+            timeout=checked["timeout"],
+            plugins=_operation_plugins(key, checked["plugins"], plugins),
+            extra={k: checked[k] for k in owned},
+        )
+    return operations
+
+
+def _operation_plugins(
+    key: str, given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]
+) -> dict[str, Mapping[str, Any] | bool]:
+    result: dict[str, Mapping[str, Any] | bool] = {}
+    for name, entry in given.items():
+        path = f"{key}.plugins.{name}"
+        if name not in plugins:
+            raise ApiError(path, f"plugin {name!r} is not enabled in the api's 'plugins'")
+        if entry is False:
+            result[name] = False
+        elif entry is None or entry is True:
+            result[name] = {}
+        elif isinstance(entry, Mapping):
+            result[name] = check_options(path, plugins[name].operation_options, entry, defaults=False)
+        else:
+            raise ApiError(path, f"expected a mapping of overrides, or false, got {describe(entry)}")
+    return result
+
+
+def _exceptions(given: list[Any] | Mapping[str, Any]) -> dict[str, int]:
+    entries = [(name, None) for name in given] if isinstance(given, list) else list(given.items())
+    result: dict[str, int] = {}
+    for name, options in entries:
+        key = f"exceptions.{name}"
+        if not is_exception_name(name):
+            raise ApiError(key, "expected an exception name (a Python identifier)")
+        if name in result:
+            raise ApiError(key, "exception listed twice")
+        if name in _TOO_BROAD:
+            raise ApiError(key, "would whitelist every error; name the exceptions instead")
+        try:
+            exception_class(name)
+        except AttributeError as exc:
+            raise ApiError(key, str(exc)) from None
+        if options is None:
+            options = {}
+        elif not isinstance(options, Mapping):
+            raise ApiError(key, f"expected a mapping like {{'status': 404}}, got {describe(options)}")
+        result[name] = check_options(key, _EXCEPTION_OPTIONS, options)["status"]
+    return result
+
+
+def _client_error_status(value: int) -> int:
+    if not 400 <= value <= 499:
+        raise ValueError("expected an HTTP status from 400 to 499")
+    return value
+
+
+_EXCEPTION_OPTIONS = {
+    "status": Option(int, 400, "HTTP status of the answer.", check=_client_error_status),
+}

@@ -1,0 +1,104 @@
+"""The request chain: hooks registered by scope, composed once per operation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._errors import PluginError
+
+if TYPE_CHECKING:
+    from ._api import Operation
+    from ._container import Container
+
+__all__ = ["Context", "Hook", "Step", "chain_end"]
+
+#: One link of a composed chain; every hook is adapted to this shape.
+Step = Callable[[Any], Any]
+
+
+class Context:
+    """The state of one call, shared by every hook and the handler.
+
+    A fresh context is made for each call. Hooks keep their own objects on
+    it as attributes (``context.session``); the names documented on
+    :class:`~pyservice.ServiceContext` and :class:`~pyservice.ClientContext`
+    are the core's.
+
+    Attributes:
+        operation: the operation's name.
+        request: the call's request fields.
+        response: the call's response fields.
+        side: ``"service"`` or ``"client"``.
+    """
+
+    side: str = ""
+    operation: str
+    request: Container
+    response: Container
+    _steps: tuple[Step, ...]
+    _next: int
+
+    def process_request(self) -> None:
+        """Continue the call: run the rest of the chain, then return here.
+
+        A hook that returns without calling it stops the call there, and what
+        it left in ``context.response`` is the answer. Exceptions raised
+        further in come out of this call.
+
+        Raises:
+            PluginError: the calling hook already continued once.
+        """
+        position = self._next
+        if position < 0:
+            raise PluginError(f"{self.operation}: process_request() called twice by the same hook")
+        self._next = position + 1
+        try:
+            self._steps[position](self)
+        finally:
+            # Whoever called us has now continued; a second call is an error.
+            self._next = -1
+
+
+def chain_end(context: Context) -> None:
+    """The step after the innermost one: nothing lies beyond it."""
+    raise PluginError(f"{context.operation}: process_request() called by the innermost step")
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A registered hook and where it applies.
+
+    Attributes:
+        function: the hook itself.
+        scope: ``"request"``, ``"operation"`` or, on a client, ``"attempt"``.
+        name: the plugin's name, or the function's for application hooks.
+        operations: the operations it applies to, or ``None`` for all.
+    """
+
+    function: Callable[..., Any]
+    scope: str
+    name: str
+    operations: frozenset[str] | None
+
+    def applies_to(self, operation: Operation) -> bool:
+        """Whether the hook belongs in ``operation``'s chain."""
+        if self.operations is not None and operation.name not in self.operations:
+            return False
+        return operation.plugin_enabled(self.name)
+
+
+def adapt_operation_hook(function: Callable[..., Any]) -> Step:
+    """Adapt an operation-scope hook ``(request, response, context)`` to a step."""
+
+    def step(context: Context) -> Any:
+        return function(context.request, context.response, context)
+
+    step.__wrapped__ = function  # type: ignore[attr-defined]
+    return step
+
+
+def hooks_for(hooks: Iterable[Hook], scope: str, operation: Operation) -> list[Hook]:
+    """The hooks of one scope that apply to one operation, in registration order."""
+    return [hook for hook in hooks if hook.scope == scope and hook.applies_to(operation)]

@@ -1,0 +1,347 @@
+"""The Client: calls a service's operations over HTTP with ``requests``."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import requests
+import requests.adapters
+
+from ._api import Operation, Timeout
+from ._chain import Context, Step, adapt_operation_hook, chain_end, hooks_for
+from ._container import Container
+from ._errors import CallTimeout, InvalidResponse, ServiceError, TransportError
+from ._owner import Owner
+from ._plugin import Plugin
+from ._wire import JSONDecodeError, dumps, loads
+from .exceptions import exception_class
+
+__all__ = ["Client", "ClientContext"]
+
+# Statuses after which an idempotent call is tried again: the answer came
+# from something in front of the service, or the service asked for it.
+_RETRY_STATUSES = frozenset({502, 503, 504})
+_MAX_RESPONSE_SIZE = 64 << 20
+_READ_CHUNK = 64 * 1024
+
+try:
+    _USER_AGENT = f"pyservice/{version('pyservice-core')}"
+except PackageNotFoundError:  # running from a source tree
+    _USER_AGENT = "pyservice"
+
+
+class ClientContext(Context):
+    """The state of one call on the client side.
+
+    Attributes:
+        client: the Client making the call.
+        operation: the operation's name.
+        request: the request fields, as given to the call.
+        response: the response fields, filled when the answer arrives.
+        headers: the outgoing HTTP headers; hooks may add to them.
+        timeout: the call's connect and read timeouts.
+        body: the encoded request, set before the first attempt.
+        attempt: the number of the current HTTP attempt, from 1.
+        http_response: the ``requests.Response`` of the last attempt.
+        status: the HTTP status of the last attempt's answer.
+    """
+
+    side = "client"
+
+    def __init__(
+        self,
+        client: Client,
+        route: _ClientRoute,
+        request: Container,
+        headers: dict[str, str],
+        timeout: Timeout,
+        retries: int,
+    ) -> None:
+        self.client = client
+        self.operation = route.name
+        self.request = request
+        self.response = Container()
+        self.headers = headers
+        self.timeout = timeout
+        self.body: bytes | None = None
+        self.attempt = 0
+        self.http_response: requests.Response | None = None
+        self.status: int | None = None
+        self._route = route
+        self._retries = retries
+        self._steps = route.steps
+        self._next = 0
+
+    def __repr__(self) -> str:
+        return f"<ClientContext {self.client.api.name}.{self.operation}>"
+
+
+class _ClientRoute:
+    __slots__ = ("attempt_steps", "name", "operation", "run", "steps", "timeout", "url")
+
+    def __init__(self, client: Client, operation: Operation) -> None:
+        api = client.api
+        hooks = client._hooks
+        self.name = operation.name
+        self.operation = operation
+        self.url = api.endpoint.base_url + api.endpoint.path_for(api.version, operation.name)
+        self.timeout = operation.timeout or api.timeout
+        request_steps: list[Step] = [hook.function for hook in hooks_for(hooks, "request", operation)]
+        operation_steps = [adapt_operation_hook(hook.function) for hook in hooks_for(hooks, "operation", operation)]
+        attempt_steps: list[Step] = [hook.function for hook in hooks_for(hooks, "attempt", operation)]
+        self.steps = (*request_steps, *operation_steps, _exchange, chain_end)
+        self.attempt_steps = (*attempt_steps, _send, chain_end)
+        self.run: Step = Context.process_request if len(self.steps) > 2 else _exchange
+
+
+def _exchange(context: ClientContext) -> None:
+    route = context._route
+    context.body = dumps(context.request)
+    attempts = 1 + context._retries
+    for attempt in range(1, attempts + 1):
+        context.attempt = attempt
+        context._steps = route.attempt_steps
+        context._next = 0
+        try:
+            context.process_request()
+        except TransportError:
+            if attempt == attempts:
+                raise
+        else:
+            if context.status not in _RETRY_STATUSES or attempt == attempts:
+                break
+        time.sleep(_backoff(attempt))
+    _read_answer(context)
+
+
+def _backoff(attempt: int) -> float:
+    # Exponential with full jitter, so callers that failed together spread out.
+    return random.uniform(0, min(1.0, 0.05 * 2**attempt))  # noqa: S311 - not for security
+
+
+def _send(context: ClientContext) -> None:
+    client = context.client
+    try:
+        answer = client.session.post(
+            context._route.url,
+            data=context.body,
+            headers=context.headers,
+            timeout=context.timeout,
+            stream=True,
+        )
+    except requests.Timeout as exc:
+        raise CallTimeout(
+            f"{context.operation}: no answer within {context.timeout}s: {exc}", operation=context.operation
+        ) from exc
+    except requests.RequestException as exc:
+        raise TransportError(f"{context.operation}: {type(exc).__name__}: {exc}", operation=context.operation) from exc
+    context.http_response = answer
+    context.status = answer.status_code
+
+
+def _content(context: ClientContext, answer: requests.Response) -> bytes:
+    limit = context.client.max_response_size
+    length = answer.headers.get("Content-Length")
+    try:
+        if length is not None and length.isdigit() and int(length) <= limit:
+            return answer.content
+        parts = []
+        received = 0
+        for chunk in answer.iter_content(_READ_CHUNK):
+            received += len(chunk)
+            if received > limit:
+                raise InvalidResponse(
+                    f"{context.operation}: answer larger than {limit} bytes",
+                    operation=context.operation,
+                    status=answer.status_code,
+                )
+            parts.append(chunk)
+        return b"".join(parts)
+    except requests.Timeout as exc:
+        raise CallTimeout(
+            f"{context.operation}: the answer did not arrive in time", operation=context.operation
+        ) from exc
+    except requests.RequestException as exc:
+        raise TransportError(f"{context.operation}: reading the answer: {exc}", operation=context.operation) from exc
+    finally:
+        answer.close()
+
+
+def _read_answer(context: ClientContext) -> None:
+    answer = context.http_response
+    assert answer is not None
+    status = answer.status_code
+    operation = context.operation
+    body = _content(context, answer)
+    try:
+        data = loads(body)
+    except JSONDecodeError:
+        data = None
+    if type(data) is not dict:
+        snippet = body[:200].decode("utf-8", "replace")
+        raise InvalidResponse(
+            f"{operation}: HTTP {status} with a body that is not a JSON object: {snippet!r}",
+            operation=operation,
+            status=status,
+        )
+    if status == 200:
+        context.response.update(data)
+        return
+    error = data.get("error")
+    if not isinstance(error, dict) or not isinstance(error.get("name"), str):
+        raise InvalidResponse(
+            f"{operation}: HTTP {status} without the protocol's error shape", operation=operation, status=status
+        )
+    name = error["name"]
+    kind = error.get("kind")
+    message = error.get("message")
+    if kind == "exception" and name in context.client.api.exceptions:
+        args = error.get("args")
+        raise exception_class(name)(*(args if isinstance(args, list) else [message]))
+    raise ServiceError(
+        f"{operation}: HTTP {status} {name}: {message}",
+        operation=operation,
+        status=status,
+        kind=str(kind),
+        name=name,
+        detail=error,
+    )
+
+
+class Client(Owner):
+    """Calls the operations of a service described by the same api description.
+
+    ``client.get_item(id=1)`` posts ``{"id": 1}`` to the operation's path
+    and returns the response fields (attribute and item access, missing
+    keys read as ``None``). Whitelisted exceptions raised by the service are
+    raised again by name (``except client.exceptions.DoesNotExist``); every
+    other failure raises a :class:`ClientError`. One Client keeps HTTP
+    connections alive and is safe to share between threads.
+
+    Args:
+        available_plugins: plugin classes to use by name without installing
+            them.
+        session: the ``requests.Session`` to use; by default the Client
+            makes its own, with a connection pool of ``pool_size``.
+        pool_size: connections kept alive to the service.
+        max_response_size: the largest answer read, in bytes.
+        **api: the api description's keys.
+
+    Raises:
+        ApiError: the description is wrong; the message names the key.
+    """
+
+    side = "client"
+    scopes = ("request", "operation", "attempt")
+
+    def __init__(
+        self,
+        *,
+        available_plugins: Iterable[type[Plugin]] = (),
+        session: requests.Session | None = None,
+        pool_size: int = 32,
+        max_response_size: int = _MAX_RESPONSE_SIZE,
+        **api: Any,
+    ) -> None:
+        super().__init__(available_plugins, api)
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
+        self.max_response_size = max_response_size
+
+    def call(
+        self,
+        operation: str,
+        fields: Mapping[str, Any] | None = None,
+        /,
+        *,
+        timeout: float | tuple[float, float] | None = None,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Container:
+        """Call an operation.
+
+        Args:
+            operation: the operation's name.
+            fields: the request fields.
+            timeout: seconds for this call, or ``(connect, read)``; by
+                default the operation's or the api's timeout.
+            idempotency_key: sent as ``Idempotency-Key``; makes a call to a
+                non-idempotent operation safe to retry.
+            headers: extra HTTP headers for this call.
+
+        Returns:
+            The response fields.
+
+        Raises:
+            AttributeError: the api does not declare ``operation``.
+            ServiceException: a whitelisted exception the service raised.
+            ClientError: the call did not complete; the subclass says why.
+        """
+        routes = self._compiled or self.compile()
+        route = routes.get(operation)
+        if route is None:
+            raise AttributeError(f"{self.api.name} has no operation {operation!r}")
+        outgoing = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": _USER_AGENT}
+        if headers:
+            outgoing.update(headers)
+        retries = self.api.retries if route.operation.idempotent else 0
+        if idempotency_key is not None:
+            outgoing["Idempotency-Key"] = idempotency_key
+            retries = self.api.retries
+        if timeout is None:
+            call_timeout = route.timeout
+        elif isinstance(timeout, tuple):
+            call_timeout = Timeout(*timeout)
+        else:
+            call_timeout = Timeout(timeout, timeout)
+        request = Container(fields) if fields else Container()
+        context = ClientContext(self, route, request, outgoing, call_timeout, retries)
+        route.run(context)
+        return context.response
+
+    def compile(self) -> dict[str, _ClientRoute]:
+        """Compose each operation's chain; done once, before the first call."""
+        routes = {name: _ClientRoute(self, op) for name, op in self.api.operations.items()}
+        self._compiled = routes
+        return routes
+
+    def __getattr__(self, name: str) -> Callable[..., Container]:
+        # Only called for names that are not attributes: the operations.
+        if name.startswith("_") or name not in self.__dict__.get("api", _NO_API).operations:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+        def call(**fields: Any) -> Container:
+            return self.call(name, fields)
+
+        call.__name__ = call.__qualname__ = name
+        call.__doc__ = f"Call the {name!r} operation with the given request fields."
+        self.__dict__[name] = call  # the next lookup is a plain attribute
+        return call
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections."""
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Client {self.api.name} {self.api.version} at {self.api.endpoint.base_url}>"
+
+
+class _NoApi:
+    operations: Mapping[str, Any] = {}
+
+
+_NO_API = _NoApi()

@@ -1,0 +1,118 @@
+"""Declared configuration keys: what the core and each plugin accept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import ApiError
+
+__all__ = ["REQUIRED", "Option", "check_options", "describe"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: The default of an :class:`Option` that must be given.
+REQUIRED: Any = _Required()
+
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    Mapping: "a mapping",
+    type(None): "null",
+}
+
+
+def describe(value: object) -> str:
+    """Show a value in an error message: its repr, shortened, and its type."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration key that a plugin (or the core) accepts.
+
+    Args:
+        type: the accepted type, or a tuple of them. ``float`` accepts
+            integers too; ``int`` and ``float`` never accept booleans.
+        default: the value used when the key is missing; :data:`REQUIRED`
+            makes the key mandatory.
+        doc: one sentence for the documentation and ``pyservice chain``.
+        secret: mask the value wherever configuration is shown.
+        check: called with the value after the type check; returns the value
+            to keep (possibly converted) or raises ``ValueError`` saying what
+            was expected.
+    """
+
+    type: type | tuple[type, ...]
+    default: Any = REQUIRED
+    doc: str = ""
+    secret: bool = False
+    check: Callable[[Any], Any] | None = None
+
+    def validate(self, key: str, value: Any) -> Any:
+        """Return ``value`` checked and converted, or raise :class:`ApiError` naming ``key``."""
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if not _is_instance(value, types):
+            expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+            raise ApiError(key, f"expected {expected}, got {describe(value)}")
+        if self.check is not None:
+            try:
+                value = self.check(value)
+            except (ValueError, TypeError) as exc:
+                raise ApiError(key, f"{exc}, got {describe(value)}") from None
+        return value
+
+
+def _is_instance(value: object, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    if isinstance(value, int) and float in types:
+        return True
+    return isinstance(value, types)
+
+
+def check_options(
+    key: str, declared: Mapping[str, Option], given: Mapping[str, Any], *, defaults: bool = True
+) -> dict[str, Any]:
+    """Validate ``given`` against ``declared``, filling defaults.
+
+    Args:
+        key: the dotted path of ``given`` in the api description, for errors.
+        declared: the accepted keys.
+        given: the configuration as written.
+        defaults: fill missing keys with their defaults (and require the
+            required ones); ``False`` validates only what is given, for
+            per-operation overrides.
+
+    Returns:
+        A new dict with the validated values, in declaration order.
+
+    Raises:
+        ApiError: an unknown key, a missing required key or a bad value.
+    """
+    unknown = [name for name in given if name not in declared]
+    if unknown:
+        accepted = ", ".join(sorted(declared)) or "none"
+        raise ApiError(f"{key}.{unknown[0]}" if key else str(unknown[0]), f"unknown key (accepted: {accepted})")
+    result: dict[str, Any] = {}
+    for name, option in declared.items():
+        path = f"{key}.{name}" if key else name
+        if name in given:
+            result[name] = option.validate(path, given[name])
+        elif defaults:
+            if option.default is REQUIRED:
+                raise ApiError(path, "is required")
+            result[name] = option.default
+    return result

@@ -1,0 +1,116 @@
+"""What a Service and a Client share: the checked api, plugins and hook registration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+from ._api import Api, parse_api
+from ._chain import Hook, hooks_for
+from ._errors import ApiError
+from ._plugin import Plugin, resolve_plugins
+from .exceptions import ExceptionNamespace
+
+__all__ = ["Owner"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Owner:
+    """Base of Service and Client: builds the api, the plugins, the hook list."""
+
+    side: ClassVar[str] = ""
+    scopes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, available_plugins: Iterable[type[Plugin]], api: Mapping[str, Any]) -> None:
+        plugins = api.get("plugins") or {}
+        classes = resolve_plugins(plugins if isinstance(plugins, Mapping) else (), available_plugins)
+        self.api: Api = parse_api(api, classes)
+        self.exceptions = ExceptionNamespace()
+        self._hooks: list[Hook] = []
+        self._compiled: dict[str, Any] | None = None
+        self.plugins: list[Plugin] = []
+        for name, cls in classes.items():
+            plugin = cls(self.api.plugins[name])
+            self.plugins.append(plugin)
+            plugin.setup(self)  # type: ignore[arg-type]
+
+    def plugin(
+        self,
+        scope: str = "request",
+        *,
+        operations: Iterable[str] | None = None,
+        name: str | None = None,
+    ) -> Callable[[F], F]:
+        """Register the decorated function as a hook around calls.
+
+        ``scope="request"`` hooks are called as ``hook(context)`` around the
+        whole call, outside decoding and encoding; ``scope="operation"``
+        hooks as ``hook(request, response, context)`` around the handler (on
+        a client: around the HTTP exchange). A client also has
+        ``scope="attempt"``: ``hook(context)`` around each HTTP attempt,
+        retries included, with the encoded ``context.body`` and the outgoing
+        ``context.headers``. Each hook continues the call with
+        ``context.process_request()``.
+
+        Hooks run in registration order, outermost first. The plugins named
+        in the api register theirs when the owner is built, so they wrap the
+        hooks registered afterwards.
+
+        Args:
+            scope: one of the owner's scopes.
+            operations: the operations the hook applies to; all by default.
+                Other operations do not pay for it.
+            name: the name that ``operations.<op>.plugins.<name>: false``
+                switches off; defaults to the function's name.
+
+        Raises:
+            ValueError: an unknown scope.
+            ApiError: an operation the api does not declare.
+        """
+        if scope not in self.scopes:
+            raise ValueError(f"scope must be one of {self.scopes}, got {scope!r}")
+        only = None if operations is None else frozenset(operations)
+        for op in sorted(only or ()):
+            if op not in self.api.operations:
+                raise ApiError("operations", f"hook for {op!r}, which the api does not declare")
+
+        def register(function: F) -> F:
+            self._hooks.append(Hook(function, scope, name or getattr(function, "__name__", "hook"), only))
+            self._compiled = None
+            return function
+
+        return register
+
+    def describe_chain(self, operation: str | None = None) -> str:
+        """The composed chain of each operation, outermost first, as text.
+
+        Shows, per scope, which hooks run in which order and the effective
+        config of each plugin for that operation (secret options masked).
+
+        Args:
+            operation: only this operation; all by default.
+        """
+        names = [operation] if operation is not None else list(self.api.operations)
+        plugins = {plugin.name: plugin for plugin in self.plugins}
+        lines = []
+        for name in names:
+            op = self.api.operations[name]
+            lines.append(f"{self.side} {self.api.name} {self.api.version} {name}")
+            for scope in self.scopes:
+                for hook in hooks_for(self._hooks, scope, op):
+                    plugin = plugins.get(hook.name)
+                    if plugin is not None:
+                        config = plugin.operation_config(op) or {}
+                        shown = {
+                            key: "***" if key in plugin.options and plugin.options[key].secret else value
+                            for key, value in config.items()
+                        }
+                        detail = f"plugin {hook.name} {shown}"
+                    else:
+                        detail = f"hook {getattr(hook.function, '__qualname__', hook.name)}"
+                    lines.append(f"  {scope:<9} {detail}")
+                if scope == "request":
+                    lines.append(f"  {'':<9} {'decode request' if self.side == 'service' else 'encode request'}")
+            lines.append(f"  {'':<9} {'handler' if self.side == 'service' else 'HTTP exchange'}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""The pytest plugin of pyservice-core, registered through ``pytest11``.
+
+Fixtures:
+
+- ``redis_url``: the Redis server tests may use (``PYSERVICE_TEST_REDIS``,
+  default ``redis://127.0.0.1:6379/15``).
+- ``postgresql_url``: the PostgreSQL database tests may use
+  (``PYSERVICE_TEST_POSTGRESQL``, default
+  ``postgresql://postgres@127.0.0.1:5432/test``).
+- ``live_server``: a factory of :class:`~pyservice.testing.LiveServer`
+  instances, stopped after the test.
+
+Where Redis or PostgreSQL does not answer, the tests that ask for them are
+skipped with the reason, unless ``PYSERVICE_REQUIRE_SERVICES=1`` is set (CI
+sets it): then they fail, so a missing service never passes as green.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .testing import LiveServer
+
+REQUIRE_SERVICES_ENV = "PYSERVICE_REQUIRE_SERVICES"
+REDIS_ENV = "PYSERVICE_TEST_REDIS"
+POSTGRESQL_ENV = "PYSERVICE_TEST_POSTGRESQL"
+
+
+def _unavailable(what: str, reason: str) -> None:
+    message = f"{what} is not available: {reason}"
+    if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+        pytest.fail(f"{message} ({REQUIRE_SERVICES_ENV}=1 forbids skipping)", pytrace=False)
+    pytest.skip(message)
+
+
+def _reachable(url: str, default_port: int, probe: bytes | None = None) -> str | None:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            if probe is not None:
+                sock.sendall(probe)
+                sock.settimeout(1.0)
+                if not sock.recv(64):
+                    return f"{host}:{port} closed the connection"
+    except OSError as exc:
+        return f"cannot connect to {host}:{port} ({exc})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis URL that answers PING; skips (or fails in CI) otherwise."""
+    url = os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/15")
+    problem = _reachable(url, 6379, b"PING\r\n")
+    if problem:
+        _unavailable("Redis", problem)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> str:
+    """A PostgreSQL URL that accepts connections; skips (or fails in CI) otherwise."""
+    url = os.environ.get(POSTGRESQL_ENV, "postgresql://postgres@127.0.0.1:5432/test")
+    problem = _reachable(url, 5432)
+    if problem:
+        _unavailable("PostgreSQL", problem)
+    return url
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[..., LiveServer]]:
+    """Start services under ``pyservice serve``: ``live_server("app:service", cwd=...)``."""
+    started: list[LiveServer] = []
+
+    def start(target: str, **options: Any) -> LiveServer:
+        server = LiveServer(target, **options)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,241 @@
+"""Helpers for testing services, clients and plugins.
+
+- :func:`client_for` builds a Client wired to a Service in-process: the
+  real WSGI application answers, both sides' plugins run, bodies are
+  encoded and decoded, and no socket is opened.
+- :class:`LiveServer` runs a Service under ``pyservice serve`` (a real
+  multi-worker server) on a free loopback port, and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+from requests.structures import CaseInsensitiveDict
+
+from ._client import Client
+from ._plugin import Plugin
+from .typing import WSGIApplication
+
+__all__ = ["LiveServer", "WSGITransport", "client_for", "free_port"]
+
+
+class WSGITransport(requests.adapters.BaseAdapter):
+    """A ``requests`` transport that hands each request to a WSGI application.
+
+    Mount it on a session (``session.mount("http://", WSGITransport(app))``)
+    and every request goes to ``app`` in the calling thread.
+    """
+
+    def __init__(self, app: WSGIApplication, *, remote_addr: str = "127.0.0.1") -> None:
+        super().__init__()
+        self.app = app
+        self.remote_addr = remote_addr
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any
+    ) -> requests.Response:
+        """Call the application with ``request`` and return its answer."""
+        url = urlsplit(request.url or "")
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method or "GET",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": url.path,
+            "QUERY_STRING": url.query,
+            "SERVER_NAME": url.hostname or "localhost",
+            "SERVER_PORT": str(url.port or 80),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": self.remote_addr,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": url.scheme or "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in request.headers.items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            else:
+                environ["HTTP_" + key] = value
+        environ.setdefault("CONTENT_LENGTH", str(len(body)))
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started["status"] = status
+            started["headers"] = headers
+            return lambda data: None
+
+        chunks = self.app(environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        response = requests.Response()
+        response.status_code = int(started["status"].split(" ", 1)[0])
+        response.reason = started["status"].partition(" ")[2]
+        response.headers = CaseInsensitiveDict(started["headers"])
+        response.raw = io.BytesIO(content)
+        response._content = content
+        response.url = request.url or ""
+        response.request = request
+        response.connection = self  # type: ignore[attr-defined]
+        return response
+
+    def close(self) -> None:
+        """Nothing to close: no connection is ever opened."""
+
+
+def client_for(
+    service: WSGIApplication | Any,
+    api: Mapping[str, Any] | None = None,
+    *,
+    available_plugins: Iterable[type[Plugin]] = (),
+    remote_addr: str = "127.0.0.1",
+) -> Client:
+    """A Client whose calls are answered in-process by ``service``.
+
+    Args:
+        service: a Service (or any WSGI application).
+        api: the client's api description; by default the service's own.
+        available_plugins: plugin classes for the client, by name.
+        remote_addr: the caller address the service sees.
+    """
+    description = dict(api if api is not None else service.api.raw)
+    session = requests.Session()
+    session.mount("http://", WSGITransport(service, remote_addr=remote_addr))
+    session.mount("https://", WSGITransport(service, remote_addr=remote_addr))
+    return Client(session=session, available_plugins=available_plugins, **description)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """``pyservice serve`` in a subprocess, on a free loopback port.
+
+    Use it as a context manager; it waits until the server accepts
+    connections and stops it (SIGTERM, then SIGKILL) on exit::
+
+        with LiveServer("myapp:service", workers=2) as server:
+            client = Client(**api, endpoint={"port": server.port})
+
+    Args:
+        target: ``module:attribute`` of the Service.
+        workers: worker processes.
+        server: ``"gunicorn"`` or ``"granian"``.
+        timeout: the server's per-request timeout, in seconds.
+        cwd: the directory to run in (``target`` is imported from there).
+        env: extra environment variables for the server.
+        start_timeout: seconds to wait for the server to accept connections.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        workers: int = 2,
+        server: str = "gunicorn",
+        timeout: int = 30,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.target = target
+        self.host = "127.0.0.1"
+        self.port = free_port(self.host)
+        self.workers = workers
+        self.server = server
+        self.timeout = timeout
+        self.cwd = cwd
+        self.env = dict(env or {})
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        command = [
+            sys.executable, "-m", "pyservice", "serve", self.target,
+            "--host", self.host, "--port", str(self.port),
+            "--workers", str(self.workers), "--server", self.server,
+            "--timeout", str(self.timeout),
+        ]  # fmt: skip
+        # A file, not a pipe: a server that logs a lot must never block on it.
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command, cwd=self.cwd, env={**os.environ, **self.env}, stdout=self._output, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise RuntimeError(f"pyservice serve exited with {code}:\n{self.stop()}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+            except OSError:
+                time.sleep(0.05)
+            else:
+                return
+        self.stop()
+        raise RuntimeError(f"pyservice serve did not accept connections within {self.start_timeout}s")
+
+    def stop(self) -> str:
+        """Stop the server; returns what it printed."""
+        process = self.process
+        if process is None:
+            return ""
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.process = None
+        return self.output()
+
+    def output(self) -> str:
+        """What the server has printed so far."""
+        output = getattr(self, "_output", None)
+        if output is None or output.closed:
+            return ""
+        output.seek(0)
+        return output.read().decode("utf-8", "replace")
+
+    def __enter__(self) -> LiveServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
