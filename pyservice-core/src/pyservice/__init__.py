@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._options import REQUIRED, Option
 from ._plugin import ENTRY_POINT_GROUP, InstalledPlugin, Plugin, installed_plugins
+from ._server import worker_processes
 from ._service import ErrorAnswer, Service, ServiceContext
 from ._wire import RequestRefused
 
@@ -54,6 +55,7 @@ __all__ = [
     "TransportError",
     "installed_plugins",
     "load_api",
+    "worker_processes",
 ]
 
 

@@ -363,12 +363,13 @@ def _exceptions(given: list[Any] | Mapping[str, Any]) -> dict[str, int]:
     return result
 
 
-def _client_error_status(value: int) -> int:
-    if not 400 <= value <= 499:
-        raise ValueError("expected an HTTP status from 400 to 499")
+def _error_status(value: int) -> int:
+    # 500 stays the mark of an internal error, so a client can tell them apart.
+    if not 400 <= value <= 599 or value == 500:
+        raise ValueError("expected an HTTP status from 400 to 599 other than 500")
     return value
 
 
 _EXCEPTION_OPTIONS = {
-    "status": Option(int, 400, "HTTP status of the answer.", check=_client_error_status),
+    "status": Option(int, 400, "HTTP status of the answer.", check=_error_status),
 }

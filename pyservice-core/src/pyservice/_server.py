@@ -17,12 +17,25 @@ from typing import Any
 
 from ._service import Service
 
-__all__ = ["SERVERS", "WORKERS_ENV", "load_service", "serve"]
+__all__ = ["SERVERS", "WORKERS_ENV", "load_service", "serve", "worker_processes"]
 
 SERVERS = ("gunicorn", "granian")
 #: Set by ``pyservice serve`` before the service is imported, so plugins can
 #: tell at start-up how many worker processes will share their state.
 WORKERS_ENV = "PYSERVICE_WORKERS"
+
+
+def worker_processes() -> int | None:
+    """How many worker processes serve this service, when it is known.
+
+    ``pyservice serve`` tells its workers (and the plugins they set up) by
+    the ``PYSERVICE_WORKERS`` environment variable; anywhere else this is
+    ``None``. A plugin with per-process state uses it to refuse, at
+    start-up, a deployment where that state would silently be split;
+    ``environ["wsgi.multiprocess"]`` tells the same at the first request.
+    """
+    value = os.environ.get(WORKERS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def load_service(target: str) -> Service:

@@ -53,6 +53,13 @@ class ServiceContext(Context):
         response_body: the encoded answer once the response is encoded; a
             request-scope hook that stops the call may set it to answer with
             these bytes.
+        caller: the trusted identity of the caller, set by an
+            authentication plugin (pyservice-auth sets the principal's id,
+            else the address resolved through its trusted proxies); ``None``
+            when nothing established one. Plugins that key on the caller
+            (throttling, caching) use ``context.caller or context.remote_addr``.
+        principal: the authenticated principal, set by an authentication
+            plugin; ``None`` for an anonymous call.
     """
 
     side = "service"
@@ -66,6 +73,8 @@ class ServiceContext(Context):
         self.status = 200
         self.response_headers: list[tuple[str, str]] = []
         self.response_body: bytes | None = None
+        self.caller: str | None = None
+        self.principal: Any = None
         self._route = route
         self._body: bytes | None = None
         self._steps = route.steps
