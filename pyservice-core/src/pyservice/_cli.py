@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="port to bind (default: the api's endpoint port)")
     run.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
     run.add_argument("--server", choices=SERVERS, default="gunicorn", help="the WSGI server (default: gunicorn)")
-    run.add_argument("--timeout", type=int, default=30, help="seconds one request may take, body read included")
+    run.add_argument("--timeout", type=int, default=30, help="seconds one request may take before its worker restarts")
+    run.add_argument("--read-timeout", type=float, default=10.0, help="seconds to wait for each read of a request body")
 
     commands.add_parser("plugins", help="list the installed plugins")
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers,
             server=args.server,
             timeout=args.timeout,
+            read_timeout=args.read_timeout,
         )
     elif args.command == "plugins":
         plugins = installed_plugins()

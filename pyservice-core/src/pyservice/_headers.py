@@ -32,7 +32,7 @@ class EnvironHeaders(Mapping[str, str]):
             raise KeyError(name)
         return value
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         """The header's value, or ``default`` when it is absent."""
         value = self._environ.get(self._key(name), default)
         return value if isinstance(value, str) else default

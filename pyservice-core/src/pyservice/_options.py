@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,13 @@ class Option:
     secret: bool = False
     check: Callable[[Any], Any] | None = None
 
+    def default_value(self) -> Any:
+        """The default, converted by ``check`` like a given value; mutable defaults are copied."""
+        value = copy.deepcopy(self.default)
+        if value is not None and self.check is not None:
+            value = self.check(value)
+        return value
+
     def validate(self, key: str, value: Any) -> Any:
         """Return ``value`` checked and converted, or raise :class:`ApiError` naming ``key``."""
         types = self.type if isinstance(self.type, tuple) else (self.type,)
@@ -114,5 +122,5 @@ def check_options(
         elif defaults:
             if option.default is REQUIRED:
                 raise ApiError(path, "is required")
-            result[name] = option.default
+            result[name] = option.default_value()
     return result

@@ -76,7 +76,8 @@ class Owner:
                 raise ApiError("operations", f"hook for {op!r}, which the api does not declare")
 
         def register(function: F) -> F:
-            self._hooks.append(Hook(function, scope, name or getattr(function, "__name__", "hook"), only))
+            hook_name = name or str(getattr(function, "__name__", "hook"))
+            self._hooks.append(Hook(function, scope, hook_name, only))
             self._compiled = None
             return function
 

@@ -1,11 +1,13 @@
 """Running a Service under a production WSGI server.
 
-gunicorn's sync workers are the default: a request body that stops short of
-its Content-Length ends, after the worker's timeout, in an answer rather
-than a worker held forever. granian serves several times more requests per
-second (see docs/performance.md) but never times out a body read (its
-maintainers declined to add one), so it is offered for deployments behind a
-proxy that buffers whole requests.
+gunicorn's sync workers are the default, with one change: gunicorn leaves
+client sockets without a timeout, so a body that stops short of its
+Content-Length holds the worker until the arbiter kills it. Our worker sets
+a read timeout on each client socket, shorter than the worker timeout, so
+such a request is answered 408 and the worker lives on. granian serves
+several times more requests per second (see docs/performance.md) but never
+times out a body read (its maintainers declined to add one), so it is
+offered for deployments behind a proxy that buffers whole requests.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def load_service(target: str) -> Service:
             raise SystemExit(f"pyservice: {module_name} has no attribute {attribute!r}") from None
     if not isinstance(service, Service):
         raise SystemExit(f"pyservice: {target} is a {type(service).__name__}, not a pyservice.Service")
-    return service  # type: ignore[return-value]
+    return service
 
 
 def serve(
@@ -71,6 +73,7 @@ def serve(
     workers: int | None = None,
     server: str = "gunicorn",
     timeout: int = 30,
+    read_timeout: float = 10.0,
 ) -> None:
     """Serve the Service at ``target`` until interrupted.
 
@@ -80,11 +83,15 @@ def serve(
         port: the port to bind; defaults to the api's endpoint port.
         workers: worker processes; defaults to the number of cores.
         server: ``"gunicorn"`` or ``"granian"``.
-        timeout: seconds a worker may spend on one request, body read
-            included, before the request fails (gunicorn).
+        timeout: seconds a worker may spend on one request before gunicorn
+            restarts it.
+        read_timeout: seconds to wait for each read from a client socket,
+            below ``timeout`` (gunicorn).
     """
     if server not in SERVERS:
         raise SystemExit(f"pyservice: --server must be one of {', '.join(SERVERS)}, got {server!r}")
+    if not 0 < read_timeout < timeout:
+        raise SystemExit(f"pyservice: --read-timeout ({read_timeout}) must be above 0 and below --timeout ({timeout})")
     workers = workers or os.cpu_count() or 1
     os.environ[WORKERS_ENV] = str(workers)
     service = load_service(target)
@@ -95,14 +102,23 @@ def serve(
     if server == "granian":
         _serve_granian(target, host, port, workers)
     else:
-        _serve_gunicorn(service, host, port, workers, timeout)
+        _serve_gunicorn(service, host, port, workers, timeout, read_timeout)
 
 
-def _serve_gunicorn(service: Service, host: str, port: int, workers: int, timeout: int) -> None:
+def _serve_gunicorn(service: Service, host: str, port: int, workers: int, timeout: int, read_timeout: float) -> None:
     try:
+        from gunicorn import util
         from gunicorn.app.base import BaseApplication
+        from gunicorn.workers.sync import SyncWorker
     except ImportError:
         raise SystemExit("pyservice: gunicorn is not installed: pip install 'pyservice-core[server]'") from None
+
+    class Worker(SyncWorker):  # type: ignore[misc]
+        def accept(self, listener: Any) -> None:
+            client, address = listener.accept()
+            client.settimeout(read_timeout)  # gunicorn's own accept leaves it blocking forever
+            util.close_on_exec(client)
+            self.handle(listener, client, address)
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -111,9 +127,7 @@ def _serve_gunicorn(service: Service, host: str, port: int, workers: int, timeou
             settings: dict[str, Any] = {
                 "bind": bind,
                 "workers": workers,
-                "worker_class": "sync",
-                # The sync worker sets this as the client socket's timeout too,
-                # which bounds the read of a body that never completes.
+                "worker_class": Worker,
                 "timeout": timeout,
                 "graceful_timeout": timeout,
                 "preload_app": True,
@@ -131,6 +145,7 @@ def _serve_gunicorn(service: Service, host: str, port: int, workers: int, timeou
 def _serve_granian(target: str, host: str, port: int, workers: int) -> None:
     try:
         from granian import Granian
+        from granian.constants import Interfaces
     except ImportError:
         raise SystemExit("pyservice: granian is not installed: pip install 'pyservice-core[granian]'") from None
-    Granian(target, address=host, port=port, interface="wsgi", workers=workers).serve()
+    Granian(target, address=host, port=port, interface=Interfaces.WSGI, workers=workers).serve()

@@ -88,7 +88,8 @@ class ServiceContext(Context):
     @property
     def remote_addr(self) -> str | None:
         """The address of the peer that sent the request (the socket's, not a header's)."""
-        return self.environ.get("REMOTE_ADDR")  # type: ignore[no-any-return]
+        address: str | None = self.environ.get("REMOTE_ADDR")
+        return address
 
     @property
     def body(self) -> bytes:

@@ -99,7 +99,8 @@ class WSGITransport(requests.adapters.BaseAdapter):
         response._content = content
         response.url = request.url or ""
         response.request = request
-        response.connection = self  # type: ignore[attr-defined]
+        # requests annotates this as its HTTPAdapter; any adapter works at run time.
+        response.connection = self  # type: ignore[assignment]
         return response
 
     def close(self) -> None:
@@ -107,7 +108,7 @@ class WSGITransport(requests.adapters.BaseAdapter):
 
 
 def client_for(
-    service: WSGIApplication | Any,
+    service: Any,
     api: Mapping[str, Any] | None = None,
     *,
     available_plugins: Iterable[type[Plugin]] = (),
@@ -149,6 +150,7 @@ class LiveServer:
         workers: worker processes.
         server: ``"gunicorn"`` or ``"granian"``.
         timeout: the server's per-request timeout, in seconds.
+        read_timeout: the server's timeout for each read of a body, in seconds.
         cwd: the directory to run in (``target`` is imported from there).
         env: extra environment variables for the server.
         start_timeout: seconds to wait for the server to accept connections.
@@ -161,6 +163,7 @@ class LiveServer:
         workers: int = 2,
         server: str = "gunicorn",
         timeout: int = 30,
+        read_timeout: float = 10.0,
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         start_timeout: float = 30.0,
@@ -171,10 +174,12 @@ class LiveServer:
         self.workers = workers
         self.server = server
         self.timeout = timeout
+        self.read_timeout = read_timeout
         self.cwd = cwd
         self.env = dict(env or {})
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
+        self._final_output = ""
 
     @property
     def url(self) -> str:
@@ -187,7 +192,7 @@ class LiveServer:
             sys.executable, "-m", "pyservice", "serve", self.target,
             "--host", self.host, "--port", str(self.port),
             "--workers", str(self.workers), "--server", self.server,
-            "--timeout", str(self.timeout),
+            "--timeout", str(self.timeout), "--read-timeout", str(self.read_timeout),
         ]  # fmt: skip
         # A file, not a pipe: a server that logs a lot must never block on it.
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
@@ -221,15 +226,18 @@ class LiveServer:
                 process.kill()
                 process.wait()
         self.process = None
-        return self.output()
+        self._final_output = self.output()
+        self._output.close()
+        return self._final_output
 
     def output(self) -> str:
-        """What the server has printed so far."""
+        """What the server has printed so far (all of it, once stopped)."""
         output = getattr(self, "_output", None)
         if output is None or output.closed:
-            return ""
+            return self._final_output
         output.seek(0)
-        return output.read().decode("utf-8", "replace")
+        text: str = output.read().decode("utf-8", "replace")
+        return text
 
     def __enter__(self) -> LiveServer:
         self.start()
