@@ -1,0 +1,94 @@
+"""Every Python sample in the README and the docs runs, so the documentation cannot drift from the code.
+
+The ``python`` blocks of one page run in order in one namespace. An HTML
+comment just before a block steers it:
+
+- ``<!-- test: skip -->``: not run (a fragment that cannot stand alone).
+- ``<!-- test: serve service -->``: before the block, the page's ``service``
+  is served on a free loopback port and the page's ``api`` points there, so
+  the client samples call a real server.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pyservice.testing
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *ROOT.glob("pyservice-*/README.md")])
+BLOCK = re.compile(r"(?:<!-- test: (?P<directive>[^>]*?) -->\s*\n)?```python\n(?P<code>.*?)```", re.DOTALL)
+
+
+def samples(page: Path) -> list[tuple[str | None, str, int]]:
+    text = page.read_text()
+    return [
+        (match["directive"], match["code"], text.count("\n", 0, match.start()) + 1) for match in BLOCK.finditer(text)
+    ]
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(namespace: dict[str, object]) -> Iterator[None]:
+    service = namespace["service"]
+    server = make_server("127.0.0.1", 0, service.wsgi_application, handler_class=QuietHandler)  # type: ignore[attr-defined]
+    api = namespace["api"]
+    api["endpoint"] = {**api.get("endpoint", {}), "host": "127.0.0.1", "port": server.server_port}  # type: ignore[index, attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    "page", [page for page in PAGES if samples(page)], ids=lambda page: str(page.relative_to(ROOT))
+)
+def test_the_samples_of_a_page_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs_sample_{page.stem}"}
+    servers = []
+    try:
+        for directive, code, line in samples(page):
+            if directive == "skip":
+                continue
+            if directive == "serve service":
+                server = serve(namespace)
+                next(server)
+                servers.append(server)
+            elif directive is not None:
+                pytest.fail(f"{page}:{line}: unknown directive {directive!r}")
+            try:
+                exec(compile(code, f"{page}:{line}", "exec"), namespace)
+            except Exception as exc:
+                pytest.fail(f"{page.relative_to(ROOT)}, the sample at line {line} raised {exc!r}")
+    finally:
+        for server in servers:
+            next(server, None)
+
+
+def test_pages_have_samples_to_check():
+    assert samples(ROOT / "README.md")
+    assert samples(ROOT / "docs" / "getting-started.md")
+
+
+def test_every_api_key_is_documented():
+    from pyservice._api import API_OPTIONS, ENDPOINT_OPTIONS, OPERATION_OPTIONS
+
+    page = (ROOT / "docs" / "api-description.md").read_text()
+    for key in [*API_OPTIONS, *ENDPOINT_OPTIONS, *OPERATION_OPTIONS]:
+        assert f"| `{key}` |" in page, f"the api key {key!r} is missing from docs/api-description.md"
+
+
+def test_pyservice_testing_is_importable_for_samples():
+    assert pyservice.testing.client_for
