@@ -314,3 +314,22 @@ def test_registering_after_the_first_call_recomposes(wsgi):
     assert wsgi(service, "/api/v1/get").status == 501
     service.operation("get")(lambda request, response, context: None)
     assert wsgi(service, "/api/v1/get").status == 200
+
+
+def test_whatever_the_servers_stream_raises_is_a_400_not_an_internal_error(items_service, wsgi):
+    class InvalidChunkSize(Exception):  # as gunicorn's, which is not an OSError
+        pass
+
+    class Broken(io.BytesIO):
+        def read(self, *args):
+            raise InvalidChunkSize("bad hex")
+
+    answer = wsgi(
+        items_service,
+        "/api/v1/get_item",
+        content_length=None,
+        headers={"Transfer-Encoding": "chunked"},
+        stream=Broken(),
+    )
+    assert answer.status == 400
+    assert answer.error["name"] == "MalformedRequest"

@@ -5,7 +5,8 @@ docs/protocol.md is the specification; this module is its service-side half.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -107,13 +108,26 @@ def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
     size = int(length)
     if size > limit:
         raise RequestRefused(413, "BodyTooLarge", f"the body is limited to {limit} bytes, Content-Length says {size}")
-    try:
+    with _reading():
         body: bytes = stream.read(size)
         if len(body) < size:
             body = _read_rest(stream, body, size)
-    except OSError as exc:  # the server's socket timeout, or the peer went away
-        raise RequestRefused(408, "RequestTimeout", "the body did not arrive in time") from exc
     return body
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    # Whatever the server's stream raises is a problem of this request's
+    # framing or timing, never an internal error: servers raise their own
+    # types (gunicorn's InvalidChunkSize is not an OSError).
+    try:
+        yield
+    except RequestRefused:
+        raise
+    except TimeoutError as exc:
+        raise RequestRefused(408, "RequestTimeout", "the body did not arrive in time") from exc
+    except Exception as exc:
+        raise RequestRefused(400, "MalformedRequest", f"the body could not be read ({type(exc).__name__})") from exc
 
 
 def _read_rest(stream: Any, first: bytes, size: int) -> bytes:
@@ -132,7 +146,7 @@ def _read_rest(stream: Any, first: bytes, size: int) -> bytes:
 def _read_to_end(stream: Any, limit: int) -> bytes:
     parts = []
     received = 0
-    try:
+    with _reading():
         while True:
             chunk = stream.read(min(_READ_CHUNK, limit + 1 - received))
             if not chunk:
@@ -141,8 +155,6 @@ def _read_to_end(stream: Any, limit: int) -> bytes:
             received += len(chunk)
             if received > limit:
                 raise RequestRefused(413, "BodyTooLarge", f"the body is limited to {limit} bytes")
-    except (OSError, ValueError) as exc:  # a timeout, or a broken chunked encoding
-        raise RequestRefused(400, "MalformedRequest", "the chunked body is incomplete or malformed") from exc
     return b"".join(parts)
 
 
