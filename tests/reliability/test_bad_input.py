@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pyservice.testing import LiveServer
 
 APPS = Path(__file__).parent / "apps"
@@ -78,6 +77,10 @@ def valid_call_succeeds(server):
     assert (status, json.loads(body)) == (200, {"ok": True})
 
 
+CHUNKED = b"Transfer-Encoding: chunked\r\n\r\n"
+BIG_CHUNK = b"ffff\r\n" + b"x" * 0xFFFF + b"\r\n"
+EMPTY_OBJECT = b"Content-Length: 2\r\n\r\n{}"
+
 CORPUS = [
     ("malformed JSON", post(b'{"a": }'), 400, "MalformedJSON"),
     ("truncated JSON", post(b'{"a": [1, 2'), 400, "MalformedJSON"),
@@ -102,12 +105,12 @@ CORPUS = [
     ("GET", HEAD.replace(b"POST", b"GET") + b"\r\n", 405, "MethodNotAllowed"),
     ("DELETE", HEAD.replace(b"POST", b"DELETE") + b"Content-Length: 0\r\n\r\n", 405, "MethodNotAllowed"),
     ("bad chunk size", HEAD + b"Transfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n", 400, "MalformedRequest"),
-    ("chunked over the limit", HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"ffff\r\n" + b"x" * 0xFFFF + b"\r\n" + b"ffff\r\n" + b"x" * 0xFFFF + b"\r\n0\r\n\r\n", 413, "BodyTooLarge"),
+    ("chunked over the limit", HEAD + CHUNKED + BIG_CHUNK * 2 + b"0\r\n\r\n", 413, "BodyTooLarge"),
     # The server refuses these before the application runs, in its own format.
     ("negative length", HEAD + b"Content-Length: -5\r\n\r\n{}", 400, "server"),
-    ("both framings", HEAD + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 400, "server"),
+    ("both framings", HEAD + b"Content-Length: 2\r\n" + CHUNKED + b"2\r\n{}\r\n0\r\n\r\n", 400, "server"),
     ("two lengths", HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "server"),
-    ("header flood", HEAD + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + b"Content-Length: 2\r\n\r\n{}", 431, "server"),
+    ("header flood", HEAD + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + EMPTY_OBJECT, 431, "server"),
     ("huge header", HEAD + b"X-Big: " + b"a" * 20000 + b"\r\nContent-Length: 2\r\n\r\n{}", 431, "server"),
     ("garbage request line", b"\x00\x01\x02 nonsense\r\n\r\n", 400, "server"),
 ]  # fmt: skip
