@@ -13,11 +13,11 @@ import requests.adapters
 
 from ._api import Operation, Timeout
 from ._chain import Context, Step, adapt_operation_hook, chain_end, hooks_for
-from ._container import Container
+from ._container import Container, new_container
 from ._errors import CallTimeout, InvalidResponse, ServiceError, TransportError
 from ._owner import Owner
 from ._plugin import Plugin
-from ._wire import JSONDecodeError, dumps, loads
+from ._wire import JSONDecodeError, encode, loads
 from .exceptions import exception_class
 
 __all__ = ["Client", "ClientContext"]
@@ -64,7 +64,7 @@ class ClientContext(Context):
         self.client = client
         self.operation = route.name
         self.request = request
-        self.response = Container()
+        self.response = new_container()
         self.headers = headers
         self.timeout = timeout
         self.body: bytes | None = None
@@ -100,7 +100,7 @@ class _ClientRoute:
 
 def _exchange(context: ClientContext) -> None:
     route = context._route
-    context.body = dumps(context.request)
+    context.body = encode(context.request)
     attempts = 1 + context._retries
     for attempt in range(1, attempts + 1):
         context.attempt = attempt
@@ -189,7 +189,7 @@ def _read_answer(context: ClientContext) -> None:
             status=status,
         )
     if status == 200:
-        context.response.update(data)
+        context.response.__dict__.update(data)
         return
     error = data.get("error")
     if not isinstance(error, dict) or not isinstance(error.get("name"), str):

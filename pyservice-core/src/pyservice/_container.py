@@ -2,35 +2,95 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 
-class Container(dict[str, Any]):
-    """A dict whose keys can also be read and written as attributes.
+class Container(MutableMapping[str, Any]):
+    """A mapping whose keys are also its attributes.
 
-    ``request.id`` is ``request["id"]``; a key that is missing reads as
-    ``None`` through attribute access (item access still raises KeyError),
-    so ``if request.item is None`` needs no ``in`` test. Keys that are also
-    dict methods (``items``, ``keys``...) are reachable through item access
-    only. Nested objects stay plain dicts.
+    ``request.id`` is ``request["id"]``, and ``response.id = 1`` sets
+    ``response["id"]``. A key that is missing reads as ``None`` through
+    attribute access (item access still raises ``KeyError``), so
+    ``if request.item is None`` needs no ``in`` test. It is a full
+    ``MutableMapping``: ``len``, ``in``, iteration, ``update``, ``get``...
+    Nested objects stay plain dicts and lists.
+
+    The fields live in the instance's ``__dict__``, which is what makes
+    attribute access as fast as on any object; ``vars(container)`` is the
+    plain dict behind it. A field named like a mapping method (``items``,
+    ``keys``, ``get``, ``update``...) is what attribute access returns, and
+    the method stays reachable through the class: ``Container.items(c)``.
     """
 
-    __slots__ = ()
+    def __init__(self, fields: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        if fields:
+            self.__dict__.update(fields)
+        if more:
+            self.__dict__.update(more)
+
+    @classmethod
+    def wrap(cls, fields: dict[str, Any]) -> Container:
+        """Wrap ``fields`` without copying it: the container and the dict share their keys."""
+        container = _new(cls)
+        container.__dict__ = fields
+        return container
 
     def __getattr__(self, name: str) -> Any:
+        # Only reached for missing keys: present ones are ordinary attributes.
         if name.startswith("__"):
             # Keep copy, pickle and friends from mistaking us for a proxy.
             raise AttributeError(name)
-        return self.get(name)
+        return None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
+    def __getitem__(self, key: str) -> Any:
+        return self.__dict__[key]
 
-    def __delattr__(self, name: str) -> None:
-        try:
-            del self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.__dict__[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.__dict__[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dict__)
+
+    def __len__(self) -> int:
+        return len(self.__dict__)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__dict__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Container):
+            return self.__dict__ == other.__dict__
+        if isinstance(other, Mapping):
+            return self.__dict__ == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dict
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({dict.__repr__(self)})"
+        return f"{type(self).__name__}({self.__dict__!r})"
+
+
+_new = object.__new__
+
+
+def wrap(fields: dict[str, Any], _new: Any = _new, _cls: type[Container] = Container) -> Container:
+    """``Container.wrap`` for the hot path: no method lookup, no copy."""
+    container: Container = _new(_cls)
+    container.__dict__ = fields
+    return container
+
+
+#: An empty Container, made without running ``__init__`` (its dict appears on first write).
+new_container: Callable[[], Container] = functools.partial(_new, Container)
+
+
+def to_json_value(value: Any) -> Any:
+    """orjson's ``default`` hook: a Container nested in a response encodes as its fields."""
+    if isinstance(value, Container):
+        return value.__dict__
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._api import Operation
 from ._chain import Context, Hook, Step, adapt_operation_hook, chain_end, hooks_for
-from ._container import Container
+from ._container import Container, new_container, wrap
 from ._errors import ApiError
 from ._headers import EnvironHeaders
 from ._owner import Owner
@@ -20,7 +20,7 @@ from ._wire import (
     STATUS_LINES,
     JSONDecodeError,
     RequestRefused,
-    dumps,
+    encode,
     error_body,
     loads,
     read_body,
@@ -63,20 +63,22 @@ class ServiceContext(Context):
     """
 
     side = "service"
+    # Class-level defaults: most calls never change these, so __init__ does
+    # not spend time setting them; assigning one shadows it per instance.
+    request: Container = None  # type: ignore[assignment]  # until the body is decoded
+    status = 200
+    response_body: bytes | None = None
+    caller: str | None = None
+    principal: Any = None
+    _body: bytes | None = None
 
     def __init__(self, service: Service, route: _Route, environ: WSGIEnvironment) -> None:
         self.service = service
         self.operation = route.name
         self.environ = environ
-        self.request: Container = None  # type: ignore[assignment]
-        self.response = Container()
-        self.status = 200
+        self.response = new_container()
         self.response_headers: list[tuple[str, str]] = []
-        self.response_body: bytes | None = None
-        self.caller: str | None = None
-        self.principal: Any = None
         self._route = route
-        self._body: bytes | None = None
         self._steps = route.steps
         self._next = 0
 
@@ -138,12 +140,11 @@ class _Route:
         request_steps: list[Step] = [hook.function for hook in hooks_for(hooks, "request", operation)]
         operation_steps = [adapt_operation_hook(hook.function) for hook in hooks_for(hooks, "operation", operation)]
         handle = _handler_step(operation.name, handler)
-        if operation_steps:
+        if operation_steps or handler is None:
             exchange: Step = _exchange
             inner: list[Step] = [*operation_steps, handle]
         else:
-            # No operation-scope hooks: call the handler without a chain step.
-            exchange = _exchange_direct(handle)
+            exchange = _exchange_direct(handler)
             inner = []
         self.steps = (*request_steps, exchange, *inner, chain_end)
         self.run: Step = Context.process_request if request_steps else exchange
@@ -163,28 +164,33 @@ def _handler_step(name: str, handler: Callable[..., Any] | None) -> Step:
     return handle
 
 
-def _decode(context: ServiceContext) -> Container:
+def _decode(body: bytes) -> Container:
     try:
-        data = loads(context.body)
+        data = loads(body)
     except JSONDecodeError as exc:
         raise RequestRefused(400, "MalformedJSON", f"the body is not valid JSON: {exc}") from None
     if type(data) is not dict:
         raise RequestRefused(400, "MalformedRequest", f"the body must be a JSON object, not {type(data).__name__}")
-    return Container(data)
+    return wrap(data)
 
 
 def _exchange(context: ServiceContext) -> None:
-    context.request = _decode(context)
+    context.request = _decode(context.body)
     context.process_request()
-    context.response_body = dumps(context.response)
+    context.response_body = encode(context.response)
 
 
-def _exchange_direct(handle: Step) -> Step:
+def _exchange_direct(handler: Callable[..., Any]) -> Step:
+    # The chain without operation-scope hooks, flattened: the per-call cost
+    # of an operation without plugins is this one function.
     def exchange(context: ServiceContext) -> None:
-        context.request = _decode(context)
+        body = context._body
+        if body is None:
+            body = context._body = read_body(context.environ, context._route.max_body_size)
+        request = context.request = _decode(body)
         context._next = -1  # the handler has nothing to continue to
-        handle(context)
-        context.response_body = dumps(context.response)
+        handler(request, context.response, context)
+        context.response_body = encode(context.response)
 
     return exchange
 
@@ -291,7 +297,7 @@ class Service(Owner):
             body = context.response_body
             if body is None:
                 # A request-scope hook stopped the call before decoding.
-                body = context.response_body = dumps(context.response)
+                body = context.response_body = encode(context.response)
             status = context.status
             headers = [JSON_HEADER, ("Content-Length", str(len(body)))]
         except Exception as exc:

@@ -5,18 +5,20 @@ docs/protocol.md is the specification; this module is its service-side half.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 import orjson
+
+from ._container import Container, to_json_value
 
 __all__ = [
     "JSON_HEADER",
     "STATUS_LINES",
     "RequestRefused",
     "dumps",
+    "encode",
     "loads",
     "read_body",
 ]
@@ -26,6 +28,13 @@ __all__ = [
 # and raises one error type for all of it, where msgspec raises RecursionError.
 loads = orjson.loads
 dumps = orjson.dumps
+
+
+def encode(fields: Any) -> bytes:
+    """Encode a request's or response's fields; Containers nested anywhere encode as their fields."""
+    return dumps(fields.__dict__ if type(fields) is Container else fields, default=to_json_value)
+
+
 JSONDecodeError = orjson.JSONDecodeError
 JSONEncodeError = orjson.JSONEncodeError
 
@@ -108,26 +117,24 @@ def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
     size = int(length)
     if size > limit:
         raise RequestRefused(413, "BodyTooLarge", f"the body is limited to {limit} bytes, Content-Length says {size}")
-    with _reading():
+    try:
         body: bytes = stream.read(size)
         if len(body) < size:
             body = _read_rest(stream, body, size)
+    except Exception as exc:
+        raise _refusal(exc) from exc
     return body
 
 
-@contextmanager
-def _reading() -> Iterator[None]:
+def _refusal(exc: Exception) -> RequestRefused:
     # Whatever the server's stream raises is a problem of this request's
     # framing or timing, never an internal error: servers raise their own
     # types (gunicorn's InvalidChunkSize is not an OSError).
-    try:
-        yield
-    except RequestRefused:
-        raise
-    except TimeoutError as exc:
-        raise RequestRefused(408, "RequestTimeout", "the body did not arrive in time") from exc
-    except Exception as exc:
-        raise RequestRefused(400, "MalformedRequest", f"the body could not be read ({type(exc).__name__})") from exc
+    if isinstance(exc, RequestRefused):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return RequestRefused(408, "RequestTimeout", "the body did not arrive in time")
+    return RequestRefused(400, "MalformedRequest", f"the body could not be read ({type(exc).__name__})")
 
 
 def _read_rest(stream: Any, first: bytes, size: int) -> bytes:
@@ -146,7 +153,7 @@ def _read_rest(stream: Any, first: bytes, size: int) -> bytes:
 def _read_to_end(stream: Any, limit: int) -> bytes:
     parts = []
     received = 0
-    with _reading():
+    try:
         while True:
             chunk = stream.read(min(_READ_CHUNK, limit + 1 - received))
             if not chunk:
@@ -155,10 +162,20 @@ def _read_to_end(stream: Any, limit: int) -> bytes:
             received += len(chunk)
             if received > limit:
                 raise RequestRefused(413, "BodyTooLarge", f"the body is limited to {limit} bytes")
+    except Exception as exc:
+        raise _refusal(exc) from exc
     return b"".join(parts)
 
 
 def error_body(kind: str, name: str, message: str, **extra: Any) -> bytes:
     """Encode the protocol's error shape."""
     error = {"kind": kind, "name": name, "message": message, **extra}
-    return dumps({"error": error}, default=repr)
+    return dumps({"error": error}, default=_error_value)
+
+
+def _error_value(value: Any) -> Any:
+    # An exception's arguments may be anything; they must never break the answer.
+    try:
+        return to_json_value(value)
+    except TypeError:
+        return repr(value)
