@@ -213,3 +213,25 @@ def test_plugin_exceptions_join_the_whitelist():
 def test_an_object_that_is_not_a_plugin_class_is_refused():
     with pytest.raises(ApiError, match="Plugin subclasses"):
         pyservice.Service(operations=[], available_plugins=[object])  # type: ignore[list-item]
+
+
+def test_a_secret_option_never_shows_its_value_in_errors():
+    def check(value):
+        raise ValueError(f"expected a URL, not {value}")
+
+    class Vault(Plugin):
+        name = "vault"
+        options = {
+            "token": Option(str, "", secret=True),
+            "url": Option(str, "", secret=True, check=check),
+        }
+
+        def setup(self, owner):
+            pass
+
+    for config in ({"token": 12345678}, {"url": "postgresql://user:hunter2@db/x"}):
+        with pytest.raises(ApiError) as raised:
+            pyservice.Service(operations=[], plugins={"vault": config}, available_plugins=[Vault])
+        assert "12345678" not in str(raised.value)
+        assert "hunter2" not in str(raised.value)
+        assert "***" in str(raised.value)

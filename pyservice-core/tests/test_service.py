@@ -333,3 +333,33 @@ def test_whatever_the_servers_stream_raises_is_a_400_not_an_internal_error(items
     )
     assert answer.status == 400
     assert answer.error["name"] == "MalformedRequest"
+
+
+def test_an_internal_error_is_logged_once_unless_a_hook_logged_it(wsgi, caplog):
+    service = pyservice.Service(operations=["get", "quiet"])
+
+    @service.operation()
+    def get(request, response, context):
+        raise RuntimeError("boom")
+
+    @service.operation()
+    def quiet(request, response, context):
+        raise RuntimeError("boom")
+
+    kinds = []
+
+    @service.plugin(scope="request")
+    def observer(context):
+        try:
+            context.process_request()
+        except Exception as exc:
+            kinds.append(service.describe_error(exc, context).kind)  # describing logs nothing
+            if context.operation == "quiet":
+                context.error_logged = True
+            raise
+
+    with caplog.at_level(logging.ERROR, logger="pyservice"):
+        wsgi(service, "/api/v1/get")
+        wsgi(service, "/api/v1/quiet")
+    assert kinds == ["internal", "internal"]
+    assert [record.getMessage() for record in caplog.records] == ["internal error in service.get"]

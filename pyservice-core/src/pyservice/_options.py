@@ -72,14 +72,19 @@ class Option:
     def validate(self, key: str, value: Any) -> Any:
         """Return ``value`` checked and converted, or raise :class:`ApiError` naming ``key``."""
         types = self.type if isinstance(self.type, tuple) else (self.type,)
+        # A secret's value never appears in an error message, only its type.
+        shown = f"*** ({type(value).__name__})" if self.secret else describe(value)
         if not _is_instance(value, types):
             expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
-            raise ApiError(key, f"expected {expected}, got {describe(value)}")
+            raise ApiError(key, f"expected {expected}, got {shown}")
         if self.check is not None:
             try:
                 value = self.check(value)
             except (ValueError, TypeError) as exc:
-                raise ApiError(key, f"{exc}, got {describe(value)}") from None
+                message = str(exc)
+                if self.secret and isinstance(value, str) and value and value in message:
+                    message = message.replace(value, "***")
+                raise ApiError(key, f"{message}, got {shown}") from None
         return value
 
 

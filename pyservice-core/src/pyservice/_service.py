@@ -60,6 +60,8 @@ class ServiceContext(Context):
             (throttling, caching) use ``context.caller or context.remote_addr``.
         principal: the authenticated principal, set by an authentication
             plugin; ``None`` for an anonymous call.
+        error_logged: set to ``True`` by a hook that has logged an internal
+            error with its traceback, so the service does not log it again.
     """
 
     side = "service"
@@ -70,6 +72,7 @@ class ServiceContext(Context):
     response_body: bytes | None = None
     caller: str | None = None
     principal: Any = None
+    error_logged = False
     _body: bytes | None = None
 
     def __init__(self, service: Service, route: _Route, environ: WSGIEnvironment) -> None:
@@ -302,6 +305,8 @@ class Service(Owner):
             headers = [JSON_HEADER, ("Content-Length", str(len(body)))]
         except Exception as exc:
             answer = self.describe_error(exc, context)
+            if answer.kind == "internal" and not context.error_logged:
+                logger.error("internal error in %s.%s", self.api.name, context.operation, exc_info=exc)
             body, status = answer.body, answer.status
             headers = [JSON_HEADER, ("Content-Length", str(len(body))), *answer.headers]
         if context.response_headers:
@@ -325,8 +330,9 @@ class Service(Owner):
         """How this service answers ``exc``: status, kind, name and body.
 
         Plugins that observe failures (logging) call it to learn the status
-        a caller will see. Internal errors are logged here, with their
-        traceback, to the ``pyservice`` logger.
+        a caller will see. It logs nothing: the service logs an internal
+        error, with its traceback, to the ``pyservice`` logger once the call
+        is over, unless a hook set ``context.error_logged``.
         """
         if isinstance(exc, RequestRefused):
             body = error_body("protocol", exc.name, exc.message)
@@ -336,8 +342,6 @@ class Service(Owner):
             name, status = found
             body = error_body("exception", name, str(exc), args=list(exc.args))
             return ErrorAnswer(status, "exception", name, body, [])
-        operation = context.operation if context is not None else "?"
-        logger.error("internal error in %s.%s", self.api.name, operation, exc_info=exc)
         if self.api.debug:
             detail = traceback.format_exception(type(exc), exc, exc.__traceback__)
             body = error_body("internal", type(exc).__name__, str(exc), traceback=detail)
