@@ -1,0 +1,463 @@
+"""The ``logging`` plugin: one structured event per call on each side, request ids across services."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+from pyservice import ApiError, ClientError, Option, Plugin, ServiceError, TransportError
+from structlog.contextvars import bind_contextvars, merge_contextvars, reset_contextvars
+from structlog.typing import Processor
+
+from ._output import LEVELS, build_renderer, configure_stdlib, install_sink
+from ._redact import redact_config
+from ._redaction import Redactor
+from ._request_id import _CURRENT, format_traceparent, incoming_trace, new_span_id, outgoing_trace
+
+if TYPE_CHECKING:
+    from pyservice import Client, ClientContext, ErrorAnswer, Operation, Service, ServiceContext
+
+__all__ = ["CALL_FIELDS", "LoggingPlugin"]
+
+#: The fields a call event may carry; ``fields`` picks among them.
+CALL_FIELDS = (
+    "side",
+    "service",
+    "version",
+    "operation",
+    "outcome",
+    "error",
+    "status",
+    "duration_ms",
+    "request_id",
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "remote_addr",
+    "caller",
+    "peer",
+    "request_size",
+    "response_size",
+    "attempts",
+    "retries",
+    "detail",
+    "headers",
+    "request",
+    "response",
+)
+_RETRY_STATUSES = frozenset({502, 503, 504})
+_TRUNCATED = "...[truncated]"
+
+
+def _one_of(choices: Mapping[str, Any] | tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(repr(choice) for choice in choices)}")
+        return value
+
+    return check
+
+
+def _fields(value: list[Any]) -> list[str]:
+    unknown = [field for field in value if field not in CALL_FIELDS]
+    if unknown:
+        raise ValueError(f"expected field names among {', '.join(CALL_FIELDS)}; unknown: {unknown[0]!r}")
+    return list(value)
+
+
+def _rate(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("expected a fraction from 0 to 1")
+    return float(value)
+
+
+def _header_name(value: str) -> str:
+    if not value or not all(char.isalnum() or char == "-" for char in value):
+        raise ValueError("expected an HTTP header name made of letters, digits and '-'")
+    return value
+
+
+def _positive(value: int) -> int:
+    if value < 16:
+        raise ValueError("expected an integer of at least 16")
+    return value
+
+
+_SAMPLE_RATE = Option(float, 1.0, "Fraction of successful calls logged; failures are always logged.", check=_rate)
+_LOG_BODIES = Option(bool, False, "Log the request and response fields, redacted then truncated.")
+_LOG_HEADERS = Option(bool, False, "Log the request headers, redacted.")
+
+
+class LoggingPlugin(Plugin):
+    """Structured access logs with structlog, and request ids across services.
+
+    On a service, one event per call when it ends: outcome, status,
+    duration, sizes, the request id. The handler and later hooks find a
+    logger bound to the call as ``context.log`` and its request id as
+    ``context.request_id``; the request id is also bound with structlog's
+    contextvars helpers, so an application's own structlog loggers that
+    merge contextvars carry it too. On a client, one event per call, retries
+    and transport errors included, and the request id sent in a header.
+
+    Events go through the plugin's own processor chain, never through
+    structlog's global configuration, and secrets are masked just before
+    the renderer (see :class:`~pyservice_logging.Redactor`).
+    """
+
+    name = "logging"
+    options: ClassVar[Mapping[str, Option]] = {
+        "renderer": Option(str, "json", "'json' (JSON lines) or 'console'.", check=_one_of(("json", "console"))),
+        "level": Option(str, "info", "The lowest level written.", check=_one_of(LEVELS)),
+        "fields": Option(list, list(CALL_FIELDS), "The call fields events may carry.", check=_fields),
+        "sample_rate": _SAMPLE_RATE,
+        "logger_name": Option(str, "pyservice.access", "The stdlib logger lines are written to."),
+        "output": Option(
+            str,
+            "stderr",
+            "'stderr', 'stdout', or 'stdlib' (the application's handlers).",
+            check=_one_of(("stderr", "stdout", "stdlib")),
+        ),
+        "configure_stdlib": Option(
+            bool, False, "Render every stdlib log record the same way (replaces root handlers)."
+        ),
+        "log_bodies": _LOG_BODIES,
+        "log_headers": _LOG_HEADERS,
+        "body_limit": Option(int, 2048, "Characters of a logged body kept after redaction.", check=_positive),
+        "request_id_header": Option(str, "X-Request-ID", "The header carrying the request id.", check=_header_name),
+    }
+    operation_options: ClassVar[Mapping[str, Option]] = {
+        "sample_rate": _SAMPLE_RATE,
+        "log_bodies": _LOG_BODIES,
+        "log_headers": _LOG_HEADERS,
+    }
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        if config["configure_stdlib"] and config["output"] == "stdlib":
+            raise ApiError(
+                "plugins.logging.output",
+                "expected 'stdout' or 'stderr' with configure_stdlib (stdlib would render lines twice), got 'stdlib'",
+            )
+        self.log: Any = None
+        self.redactor = Redactor()
+
+    def setup(self, owner: Service | Client) -> None:
+        """Build the processor chain and the sink, then register per-operation hooks."""
+        config = self.config
+        # The redact plugin's config is read from the api, not from the plugin
+        # instance, so redaction is in place whichever of the two comes first.
+        redact = redact_config(owner.api.plugins)
+        self.redactor = Redactor(
+            redact.get("fields", ()),
+            card_numbers=redact.get("card_numbers", True),
+            mask=redact.get("mask", "[REDACTED]"),
+        )
+        level = LEVELS[config["level"]]
+        rendering = build_renderer(config["renderer"], config["output"])
+        # Redaction runs just before the renderer (after exceptions are formatted).
+        final: list[Processor] = [*rendering[:-1], self.redactor, rendering[-1]]
+        sink = install_sink(config["logger_name"], level, config["output"])
+        if config["configure_stdlib"]:
+            configure_stdlib(level, config["output"], final, config["logger_name"])
+        processors: list[Processor] = [
+            merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *final,
+        ]
+        # Explicit processors: the application's global structlog configuration
+        # is neither used nor changed. Binding once makes a concrete logger.
+        self.log = structlog.wrap_logger(
+            sink,
+            processors=processors,
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+        ).bind(logger=config["logger_name"])
+        self._info = level <= logging.INFO
+        self._errors = level <= logging.ERROR
+        for op in owner.api.operations.values():
+            op_config = self.operation_config(op)
+            if op_config is None:
+                continue
+            if owner.side == "service":
+                owner.plugin("request", operations=[op.name], name=self.name)(
+                    self._service_hook(owner, op, op_config)  # type: ignore[arg-type]
+                )
+            else:
+                owner.plugin("request", operations=[op.name], name=self.name)(
+                    self._client_hook(owner, op, op_config)  # type: ignore[arg-type]
+                )
+                owner.plugin("attempt", operations=[op.name], name=self.name)(self._attempt_hook(op_config))
+
+    # -- shared -----------------------------------------------------------
+
+    def _body(self, fields: Any, limit: int) -> str:
+        text = _dumps(self.redactor.redact(fields))
+        return text if len(text) <= limit else text[:limit] + _TRUNCATED
+
+    def _select(self, wanted: frozenset[str]) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        if wanted.issuperset(CALL_FIELDS):
+            return None
+
+        def select(event: dict[str, Any]) -> dict[str, Any]:
+            return {key: value for key, value in event.items() if key in wanted}
+
+        return select
+
+    # -- service side -----------------------------------------------------
+
+    def _service_hook(self, service: Service, op: Operation, config: Mapping[str, Any]) -> Callable[..., None]:
+        log = self.log
+        api = service.api
+        header = config["request_id_header"]
+        environ_key = "HTTP_" + header.upper().replace("-", "_")
+        wanted = frozenset(config["fields"])
+        select = self._select(wanted)
+        sample_rate = config["sample_rate"]
+        log_ok = self._info
+        log_errors = self._errors
+        log_bodies = config["log_bodies"] and ("request" in wanted or "response" in wanted)
+        log_headers = config["log_headers"] and "headers" in wanted
+        limit = config["body_limit"]
+        describe_error = service.describe_error
+        base = {"side": "service", "service": api.name, "version": api.version, "operation": op.name}
+
+        def logging_hook(context: ServiceContext) -> None:
+            started = time.perf_counter()
+            trace = incoming_trace(context.environ, environ_key)
+            trace_token = _CURRENT.set(trace)
+            bound = bind_contextvars(request_id=trace.request_id)
+            context.log = log  # type: ignore[attr-defined]
+            context.request_id = trace.request_id  # type: ignore[attr-defined]
+            context.response_headers.append((header, trace.request_id))
+            try:
+                try:
+                    context.process_request()
+                except Exception as exc:
+                    if log_errors:
+                        # Our event carries the traceback: the service need not log it again.
+                        context.error_logged = True
+                    answer = describe_error(exc, context)
+                    outcome, method = _SERVICE_OUTCOMES[answer.kind]
+                    event = _service_event(base, context, trace, started, outcome, answer)
+                    if answer.kind == "internal":
+                        # The caller sees "InternalError"; the log says what it was.
+                        event["error"] = type(exc).__name__
+                    if log_bodies and _decoded(context):
+                        event["request"] = self._body(context.request, limit)
+                    if log_headers:
+                        event["headers"] = dict(context.headers)
+                    if select is not None:
+                        event = select(event)
+                    if method == "error":
+                        log.error("call", exc_info=exc, **event)
+                    else:
+                        getattr(log, method)("call", **event)
+                    raise
+                if not log_ok or (sample_rate < 1.0 and random.random() >= sample_rate):  # noqa: S311 - sampling
+                    return
+                event = _service_event(base, context, trace, started, "ok", None)
+                if sample_rate < 1.0:
+                    event["sample_rate"] = sample_rate
+                if log_bodies:
+                    if _decoded(context):
+                        event["request"] = self._body(context.request, limit)
+                    event["response"] = self._body(context.response, limit)
+                if log_headers:
+                    event["headers"] = dict(context.headers)
+                if select is not None:
+                    event = select(event)
+                log.info("call", **event)
+            finally:
+                reset_contextvars(**bound)
+                _CURRENT.reset(trace_token)
+
+        return logging_hook
+
+    # -- client side ------------------------------------------------------
+
+    def _client_hook(self, client: Client, op: Operation, config: Mapping[str, Any]) -> Callable[..., None]:
+        log = self.log
+        api = client.api
+        header = config["request_id_header"]
+        lowered = header.lower()
+        wanted = frozenset(config["fields"])
+        select = self._select(wanted)
+        sample_rate = config["sample_rate"]
+        log_ok = self._info
+        log_bodies = config["log_bodies"] and ("request" in wanted or "response" in wanted)
+        log_headers = config["log_headers"] and "headers" in wanted
+        limit = config["body_limit"]
+        exceptions = api.exceptions
+        base = {
+            "side": "client",
+            "service": api.name,
+            "version": api.version,
+            "operation": op.name,
+            "peer": api.endpoint.base_url,
+        }
+
+        def logging_hook(context: ClientContext) -> None:
+            started = time.perf_counter()
+            explicit = None
+            for name, value in context.headers.items():
+                if name.lower() == lowered:
+                    explicit = value
+                    del context.headers[name]
+                    break
+            trace = outgoing_trace(explicit)
+            context.trace = trace  # type: ignore[attr-defined]
+            context.request_id = trace.request_id  # type: ignore[attr-defined]
+            context.retried = []  # type: ignore[attr-defined]
+            try:
+                context.process_request()
+            except Exception as exc:
+                outcome, error, status, method = _client_outcome(exc, context.status, exceptions)
+                event = _client_event(base, context, trace, started, outcome, status)
+                event["error"] = error
+                if isinstance(exc, TransportError):
+                    event["detail"] = str(exc)[:300]
+                if log_bodies:
+                    event["request"] = self._body(context.request, limit)
+                if log_headers:
+                    event["headers"] = dict(context.headers)
+                if select is not None:
+                    event = select(event)
+                getattr(log, method)("call", **event)
+                raise
+            if not log_ok or (sample_rate < 1.0 and random.random() >= sample_rate):  # noqa: S311 - sampling
+                return
+            event = _client_event(base, context, trace, started, "ok", context.status)
+            if sample_rate < 1.0:
+                event["sample_rate"] = sample_rate
+            if log_bodies:
+                event["request"] = self._body(context.request, limit)
+                event["response"] = self._body(context.response, limit)
+            if log_headers:
+                event["headers"] = dict(context.headers)
+            if select is not None:
+                event = select(event)
+            log.info("call", **event)
+
+        return logging_hook
+
+    def _attempt_hook(self, config: Mapping[str, Any]) -> Callable[..., None]:
+        header = config["request_id_header"]
+
+        def logging_attempt(context: ClientContext) -> None:
+            trace = context.trace  # type: ignore[attr-defined]
+            # Each HTTP attempt is its own span of the same trace.
+            trace.span_id = new_span_id()
+            context.headers[header] = trace.request_id
+            context.headers["traceparent"] = format_traceparent(trace.trace_id, trace.span_id, trace.flags)
+            try:
+                context.process_request()
+            except TransportError as exc:
+                context.retried.append({"attempt": context.attempt, "error": type(exc).__name__})  # type: ignore[attr-defined]
+                raise
+            if context.status in _RETRY_STATUSES:
+                context.retried.append({"attempt": context.attempt, "status": context.status})  # type: ignore[attr-defined]
+
+        return logging_attempt
+
+
+def _dumps(value: Any) -> str:
+    # Anything JSON cannot hold is shown by its repr rather than failing the call.
+    return json.dumps(value, default=repr, ensure_ascii=False, separators=(",", ":"))
+
+
+# Outcome and log method by the kind ``describe_error`` gives.
+_SERVICE_OUTCOMES = {
+    "exception": ("exception", "info"),
+    "protocol": ("rejected", "warning"),
+    "internal": ("internal_error", "error"),
+}
+
+
+def _service_event(
+    base: Mapping[str, Any],
+    context: ServiceContext,
+    trace: Any,
+    started: float,
+    outcome: str,
+    answer: ErrorAnswer | None,
+) -> dict[str, Any]:
+    event = dict(base)
+    event["outcome"] = outcome
+    if answer is not None:
+        event["error"] = answer.name
+        event["status"] = answer.status
+        event["response_size"] = len(answer.body)
+    else:
+        event["status"] = context.status
+        body = context.response_body
+        event["response_size"] = None if body is None else len(body)
+    event["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    event["request_id"] = trace.request_id
+    event["trace_id"] = trace.trace_id
+    event["span_id"] = trace.span_id
+    event["parent_id"] = trace.parent_id
+    event["remote_addr"] = context.remote_addr
+    event["caller"] = context.caller
+    event["request_size"] = _request_size(context)
+    return event
+
+
+def _decoded(context: ServiceContext) -> bool:
+    # Typed as always set, the request is None until the body is decoded.
+    return getattr(context, "request", None) is not None
+
+
+def _request_size(context: ServiceContext) -> int | None:
+    # Reading context.body here would read a body the chain chose not to read
+    # (a hook that answered early): the decoded request says it was read.
+    if _decoded(context):
+        return len(context.body)
+    length = context.environ.get("CONTENT_LENGTH")
+    return int(length) if isinstance(length, str) and length.isdigit() and len(length) <= 18 else None
+
+
+def _client_event(
+    base: Mapping[str, Any], context: ClientContext, trace: Any, started: float, outcome: str, status: int | None
+) -> dict[str, Any]:
+    event = dict(base)
+    event["outcome"] = outcome
+    event["status"] = status
+    event["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    event["request_id"] = trace.request_id
+    event["trace_id"] = trace.trace_id
+    event["span_id"] = trace.span_id or None
+    event["parent_id"] = trace.parent_id
+    event["request_size"] = None if context.body is None else len(context.body)
+    answer = context.http_response
+    length = None if answer is None else answer.headers.get("Content-Length")
+    event["response_size"] = int(length) if length is not None and length.isdigit() else None
+    event["attempts"] = context.attempt
+    retried = context.retried  # type: ignore[attr-defined]
+    # The last attempt's failure is the call's own error, not a retry.
+    event["retries"] = [entry for entry in retried if entry["attempt"] < context.attempt] or None
+    return event
+
+
+def _client_outcome(
+    exc: BaseException, status: int | None, exceptions: Mapping[str, int]
+) -> tuple[str, str, int | None, str]:
+    """``(outcome, error, status, log method)`` of a call that raised ``exc``."""
+    if isinstance(exc, ServiceError):
+        if exc.kind == "protocol":
+            return "rejected", exc.name, exc.status, "warning"
+        if exc.kind == "exception":
+            return "exception", exc.name, exc.status, "info"
+        return "internal_error", exc.name, exc.status, "error"
+    if isinstance(exc, TransportError):
+        return "transport_error", type(exc).__name__, None, "error"
+    if isinstance(exc, ClientError):
+        return "invalid_response", type(exc).__name__, status, "error"
+    name = type(exc).__name__
+    if name in exceptions:
+        return "exception", name, status, "info"
+    return "error", name, status, "error"
