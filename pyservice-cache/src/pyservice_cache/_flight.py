@@ -1,0 +1,43 @@
+"""Per-process single flight: one thread computes a missing key, the others wait."""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["Flight", "Flights"]
+
+
+class Flight:
+    """One computation in progress; ``entry`` is set when it produced one."""
+
+    __slots__ = ("done", "entry")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: bytes | None = None
+
+
+class Flights:
+    """The computations in progress in this process, by key."""
+
+    __slots__ = ("_flights", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[str, Flight] = {}
+
+    def join(self, key: str) -> tuple[Flight, bool]:
+        """The flight of ``key``, and whether the caller leads it (computes)."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                return flight, False
+            flight = self._flights[key] = Flight()
+            return flight, True
+
+    def land(self, key: str, flight: Flight) -> None:
+        """End the leader's flight and wake its waiters."""
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        flight.done.set()

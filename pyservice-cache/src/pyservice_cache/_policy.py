@@ -1,0 +1,96 @@
+"""How one operation is cached: its scope, TTLs and key maker, resolved at start-up."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._keys import KeyMaker
+
+__all__ = ["SCOPES", "Policy", "client_caller", "service_caller"]
+
+#: The scopes a cached operation declares: one answer for everyone, or one per caller.
+SCOPES = ("public", "caller")
+
+
+def service_caller(context: Any) -> Any:
+    """The caller a service keys on: the trusted identity, else the peer address."""
+    return context.caller or context.remote_addr
+
+
+def client_caller(vary_headers: tuple[str, ...]) -> Callable[[Any], Any]:
+    """The caller a client keys on: the values of its outgoing ``vary_headers``."""
+    wanted = tuple(name.lower() for name in vary_headers)
+
+    def caller(context: Any) -> Any:
+        headers = {name.lower(): value for name, value in context.headers.items()}
+        return [headers.get(name) for name in wanted]
+
+    return caller
+
+
+class Policy:
+    """One cached operation's settings.
+
+    Attributes:
+        operation: the operation's name.
+        scope: ``"public"`` or ``"caller"``.
+        ttl: seconds a successful answer lives, before jitter.
+        negative_ttl: seconds a whitelisted exception lives, before jitter.
+        jitter: the fraction of a TTL taken off at random.
+        lock_timeout: seconds a missing key's computation may hold others waiting.
+        negative: exception classes replayed from the cache, to their wire names.
+        negative_names: those names, for reading entries back.
+        keys: the operation's key maker.
+        caller: the caller's identity from a context; ``None`` for public
+            operations. Returns ``None`` when a call has no identity.
+    """
+
+    __slots__ = (
+        "caller",
+        "jitter",
+        "keys",
+        "lock_timeout",
+        "negative",
+        "negative_names",
+        "negative_ttl",
+        "operation",
+        "scope",
+        "ttl",
+    )
+
+    def __init__(
+        self,
+        operation: str,
+        scope: str,
+        keys: KeyMaker,
+        *,
+        ttl: float,
+        negative_ttl: float,
+        jitter: float,
+        lock_timeout: float,
+        negative: Mapping[type[BaseException], str],
+        caller: Callable[[Any], Any] | None,
+    ) -> None:
+        self.operation = operation
+        self.scope = scope
+        self.keys = keys
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.jitter = jitter
+        self.lock_timeout = lock_timeout
+        self.negative = tuple(negative.items())
+        self.negative_names = frozenset(negative.values())
+        self.caller = caller
+
+    def negative_name(self, exc: BaseException) -> str | None:
+        """The wire name to store ``exc`` under, or ``None`` when it is not cached."""
+        for cls, name in self.negative:
+            if isinstance(exc, cls):
+                return name
+        return None
+
+    def lifetime(self, ttl: float) -> float:
+        """``ttl`` shortened by up to ``jitter`` of itself, so keys written together expire apart."""
+        return ttl * (1.0 - self.jitter * random.random())  # noqa: S311 - spreading, not security
