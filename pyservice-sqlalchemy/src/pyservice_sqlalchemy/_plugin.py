@@ -1,0 +1,340 @@
+"""The plugin: one session per call, committed after the answer is encoded."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pyservice import ApiError, Option, Plugin
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ._engine import EngineSource
+from ._errors import ERROR_KINDS, EXCEPTIONS, ErrorTranslator
+
+if TYPE_CHECKING:
+    from pyservice import Client, Service, ServiceContext
+
+__all__ = ["DEFAULT_URL", "SQLAlchemy"]
+
+logger = logging.getLogger("pyservice.sqlalchemy")
+
+#: The database used when the config names none: a SQLite file in the working directory.
+DEFAULT_URL = "sqlite:///pyservice.sqlite3"
+
+# Names the core (or Python) gives a ServiceContext; the session must not shadow them.
+_CONTEXT_NAMES = frozenset(
+    {
+        "service", "operation", "environ", "request", "response", "status", "response_headers",
+        "response_body", "caller", "principal", "headers", "remote_addr", "body", "side", "process_request",
+    }
+)  # fmt: skip
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("expected a number greater than 0")
+    return value
+
+
+def _non_negative_int(value: int) -> int:
+    if value < 0:
+        raise ValueError("expected an integer of at least 0")
+    return value
+
+
+def _attribute(value: str) -> str:
+    if not value.isidentifier() or value.startswith("_") or value in _CONTEXT_NAMES:
+        raise ValueError("expected a Python identifier that is not one of the context's own attributes")
+    return value
+
+
+def _errors(value: Mapping[str, Any]) -> dict[str, str]:
+    for kind, name in value.items():
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"expected keys among {', '.join(ERROR_KINDS)}; {kind!r} is not one")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"expected exception names as values; {kind!r} maps to {name!r}")
+    return dict(value)
+
+
+def _import_target(value: Any, key: str, expected: type) -> Any:
+    if isinstance(value, str):
+        module_name, _, attribute = value.partition(":")
+        if not module_name or not attribute:
+            raise ApiError(key, f"expected 'module:attribute', got {value!r}")
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as exc:
+            raise ApiError(key, f"cannot import {value!r}: {exc}") from None
+        value = target
+    if not isinstance(value, expected):
+        raise ApiError(key, f"expected a {expected.__name__}, got {type(value).__name__}")
+    return value
+
+
+class SQLAlchemy(Plugin):
+    """One SQLAlchemy session per call, committed after the answer is encoded.
+
+    On the service side each call gets a fresh session on
+    ``context.session`` (or the ``attribute`` the config names), opened
+    around the whole call. When the call succeeds, the session commits
+    after the response has been encoded, so lazy loads during encoding
+    still run in its transaction; when anything raises (the handler,
+    another plugin, the encoder, the commit itself) it rolls back and the
+    call fails. The session is closed in every case, which returns its
+    connection to the pool. On the client side the plugin does nothing.
+
+    Operations with ``"read_only": true`` run in a read-only transaction
+    (PostgreSQL's ``READ ONLY``; SQLite's ``query_only``).
+    """
+
+    name: ClassVar[str] = "sqlalchemy"
+    options: ClassVar[Mapping[str, Option]] = {
+        "url": Option(str, None, f"Database URL; {DEFAULT_URL} when no engine is given.", secret=True),
+        "engine": Option((str, Engine), None, "An Engine, or 'module:attribute' of one, instead of url."),
+        "sessionmaker": Option(
+            (str, sessionmaker), None, "A sessionmaker, or 'module:attribute' of one, instead of url."
+        ),
+        "attribute": Option(str, "session", "The context attribute that holds the session.", check=_attribute),
+        "pool_size": Option(int, 5, "Connections kept open in each process.", check=_non_negative_int),
+        "max_overflow": Option(int, 10, "Connections opened beyond pool_size under load.", check=_non_negative_int),
+        "pool_timeout": Option(float, 10.0, "Seconds to wait for a free connection.", check=_positive),
+        "pool_pre_ping": Option(bool, True, "Test each connection as it leaves the pool."),
+        "pool_recycle": Option(float, None, "Replace connections older than this many seconds.", check=_positive),
+        "statement_timeout": Option(
+            float, None, "Seconds a statement may run (PostgreSQL), set at connect.", check=_positive
+        ),
+        "echo": Option(bool, False, "Log every statement to the sqlalchemy.engine logger."),
+        "hide_parameters": Option(bool, True, "Keep bound values out of error messages and logs."),
+        "connect_args": Option(dict, {}, "Extra keyword arguments of the driver's connect()."),
+        "errors": Option(dict, {}, "Exception names by error kind: " + ", ".join(ERROR_KINDS) + ".", check=_errors),
+    }
+    operation_keys: ClassVar[Mapping[str, Option]] = {
+        "read_only": Option(bool, False, "Run the operation in a read-only transaction."),
+    }
+    exceptions: ClassVar[Mapping[str, int]] = EXCEPTIONS
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self._source: EngineSource | None = None
+        self._dialect = ""
+
+    # -- set-up ----------------------------------------------------------------
+
+    def setup(self, owner: Service | Client) -> None:
+        """Register the session hook on a Service; a Client needs nothing."""
+        if owner.side != "service":
+            return
+        config = self.config
+        errors = config["errors"]
+        for kind, name in errors.items():
+            if name not in owner.api.exceptions:
+                raise ApiError(
+                    f"plugins.{self.name}.errors.{kind}",
+                    f"exception {name!r} is not in the api's exceptions (whitelisted: "
+                    f"{', '.join(sorted(owner.api.exceptions))})",
+                )
+        read_only_ops: list[str] = []
+        other_ops: list[str] = []
+        for name, operation in owner.api.operations.items():
+            if self.operation_config(operation) is None:
+                continue
+            (read_only_ops if operation.extra.get("read_only") else other_ops).append(name)
+        self._source = self._engine_source(bool(read_only_ops))
+        if read_only_ops and self._dialect not in ("postgresql", "sqlite"):
+            raise ApiError(
+                f"operations.{read_only_ops[0]}.read_only",
+                f"read-only transactions need PostgreSQL or SQLite, the database is {self._dialect or 'unknown'}",
+            )
+        translator = ErrorTranslator(errors)
+        where = owner.api.name
+        for operations, read_only in ((other_ops, False), (read_only_ops, True)):
+            if operations:
+                hook = _session_hook(self._source, config["attribute"], translator, where, self._begin(read_only))
+                owner.plugin("request", operations=operations, name=self.name)(hook)
+
+    def _engine_source(self, read_only: bool) -> EngineSource:
+        config = self.config
+        key = f"plugins.{self.name}"
+        given_keys = [k for k in ("url", "engine", "sessionmaker") if config[k] is not None]
+        if len(given_keys) > 1:
+            raise ApiError(key, f"expected one of url, engine and sessionmaker, got {' and '.join(given_keys)}")
+        given: Engine | sessionmaker[Session] | None = None
+        url: URL | None = None
+        engine: Engine | None = None
+        if config["engine"] is not None:
+            given = engine = _import_target(config["engine"], f"{key}.engine", Engine)
+        elif config["sessionmaker"] is not None:
+            factory: sessionmaker[Session] = _import_target(config["sessionmaker"], f"{key}.sessionmaker", sessionmaker)
+            given = factory
+            bind = factory.kw.get("bind")
+            engine = bind if isinstance(bind, Engine) else None
+        else:
+            try:
+                url = make_url(config["url"] or DEFAULT_URL)
+            except ArgumentError:
+                # Parsed here, not in an Option check: the core's message would quote the secret value.
+                raise ApiError(
+                    f"{key}.url", "expected a database URL like 'postgresql+psycopg://user@host/db'"
+                ) from None
+        if given is not None and config["statement_timeout"] is not None:
+            raise ApiError(f"{key}.statement_timeout", "applies to engines built from url; set it on your engine")
+        self._dialect = url.get_backend_name() if url is not None else engine.dialect.name if engine else ""
+        options = self._engine_options(url) if url is not None else {}
+        prepare = _prepare_sqlite_read_only if read_only and self._dialect == "sqlite" else _nothing
+        return EngineSource(url=url, engine_options=options, given=given, prepare=prepare)
+
+    def _engine_options(self, url: URL) -> dict[str, Any]:
+        config = self.config
+        key = f"plugins.{self.name}"
+        connect_args = dict(config["connect_args"])
+        options: dict[str, Any] = {
+            "echo": config["echo"],
+            "hide_parameters": config["hide_parameters"],
+            "pool_pre_ping": config["pool_pre_ping"],
+        }
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            # Each connection to :memory: is a database of its own, and one
+            # shared connection would mix the transactions of concurrent calls.
+            raise ApiError(f"{key}.url", "expected a SQLite file (sqlite:///path), got an in-memory database")
+        options.update(
+            pool_size=config["pool_size"],
+            max_overflow=config["max_overflow"],
+            pool_timeout=config["pool_timeout"],
+            pool_recycle=-1 if config["pool_recycle"] is None else config["pool_recycle"],
+        )
+        timeout = config["statement_timeout"]
+        if timeout is not None:
+            if url.get_backend_name() != "postgresql":
+                raise ApiError(f"{key}.statement_timeout", f"needs PostgreSQL, the url is {url.get_backend_name()}")
+            # Set at connect, so calls pay no extra round trip for it.
+            setting = f"-c statement_timeout={max(1, round(timeout * 1000))}"
+            existing = connect_args.get("options")
+            connect_args["options"] = f"{existing} {setting}" if existing else setting
+        options["connect_args"] = connect_args
+        return options
+
+    def _begin(self, read_only: bool) -> Callable[[Session], None] | None:
+        if not read_only:
+            return None
+        if self._dialect == "postgresql":
+            return _begin_postgresql_read_only
+        return _begin_sqlite_read_only
+
+    # -- the application's view ------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The engine sessions are bound to, in this process (built on first use).
+
+        Raises:
+            RuntimeError: the plugin is not set up on a Service, or the
+                given sessionmaker is not bound to a single engine.
+        """
+        engine = self._require_source().engine
+        if engine is None:
+            raise RuntimeError(f"plugin {self.name!r}: the given sessionmaker is not bound to an Engine")
+        return engine
+
+    @property
+    def sessionmaker(self) -> sessionmaker[Session]:
+        """The session factory, for work outside calls (start-up, scripts, tests)."""
+        return self._require_source().factory
+
+    def dispose(self) -> None:
+        """Close the pooled connections of the engine the plugin built from ``url``.
+
+        An engine or sessionmaker the application gave is the application's to dispose.
+        """
+        if self._source is not None:
+            self._source.dispose()
+
+    def _require_source(self) -> EngineSource:
+        if self._source is None:
+            raise RuntimeError(f"plugin {self.name!r} has an engine only once set up on a Service")
+        return self._source
+
+
+def _session_hook(
+    source: EngineSource,
+    attribute: str,
+    translator: ErrorTranslator,
+    api_name: str,
+    begin: Callable[[Session], None] | None,
+) -> Callable[[ServiceContext], None]:
+    def sqlalchemy_session(context: ServiceContext) -> None:
+        session = source.factory()
+        committing = False
+        try:
+            setattr(context, attribute, session)
+            if begin is not None:
+                begin(session)
+            context.process_request()
+            # The core has encoded the answer by now (context.response_body):
+            # committing only here lets encoding read through the session,
+            # and a failed commit still turns the answer into an error.
+            committing = True
+            session.commit()
+        except Exception as exc:
+            _rollback(session, context)
+            replacement = translator.translate(exc, f"{api_name}.{context.operation}", committing=committing)
+            if replacement is None:
+                raise
+            raise replacement from exc
+        except BaseException:
+            _rollback(session, context)
+            raise
+        finally:
+            _close(session, context)
+
+    return sqlalchemy_session
+
+
+def _rollback(session: Session, context: ServiceContext) -> None:
+    try:
+        session.rollback()
+    except Exception as exc:
+        # The call already fails with the first error; this one would hide it.
+        # A connection that broke is invalidated by SQLAlchemy and not reused.
+        logger.warning("rollback failed in %s: %s", context.operation, type(exc).__name__)
+
+
+def _close(session: Session, context: ServiceContext) -> None:
+    try:
+        session.close()
+    except Exception as exc:
+        logger.warning("closing the session failed in %s: %s", context.operation, type(exc).__name__)
+
+
+def _begin_postgresql_read_only(session: Session) -> None:
+    # A connection characteristic: the driver starts the transaction with
+    # BEGIN READ ONLY (no extra round trip) and SQLAlchemy resets it when the
+    # connection goes back to the pool.
+    session.connection(execution_options={"postgresql_readonly": True})
+
+
+_QUERY_ONLY = "pyservice_sqlalchemy_query_only"
+
+
+def _begin_sqlite_read_only(session: Session) -> None:
+    connection = session.connection()
+    connection.exec_driver_sql("PRAGMA query_only = ON")
+    connection.connection.info[_QUERY_ONLY] = True  # reset at check-in, see _prepare_sqlite_read_only
+
+
+def _prepare_sqlite_read_only(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def reset_query_only(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and record.info.pop(_QUERY_ONLY, False):
+            dbapi_connection.execute("PRAGMA query_only = OFF")
+
+
+def _nothing(engine: Engine) -> None:
+    pass
