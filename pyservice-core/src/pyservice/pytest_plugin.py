@@ -32,7 +32,13 @@ REDIS_ENV = "PYSERVICE_TEST_REDIS"
 POSTGRESQL_ENV = "PYSERVICE_TEST_POSTGRESQL"
 
 
-def _unavailable(what: str, reason: str) -> None:
+def unavailable(what: str, reason: str) -> None:
+    """Skip the calling test because ``what`` is missing, or fail it in CI.
+
+    Use it for any test that needs something from outside Python (a server,
+    a binary): it skips with the reason, unless ``PYSERVICE_REQUIRE_SERVICES=1``
+    is set, when it fails, so a missing service never passes as green.
+    """
     message = f"{what} is not available: {reason}"
     if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
         pytest.fail(f"{message} ({REQUIRE_SERVICES_ENV}=1 forbids skipping)", pytrace=False)
@@ -60,7 +66,7 @@ def redis_url() -> str:
     url = os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/15")
     problem = _reachable(url, 6379, b"PING\r\n")
     if problem:
-        _unavailable("Redis", problem)
+        unavailable("Redis", problem)
     return url
 
 
@@ -70,7 +76,7 @@ def postgresql_url() -> str:
     url = os.environ.get(POSTGRESQL_ENV, "postgresql://postgres@127.0.0.1:5432/test")
     problem = _reachable(url, 5432)
     if problem:
-        _unavailable("PostgreSQL", problem)
+        unavailable("PostgreSQL", problem)
     return url
 
 
