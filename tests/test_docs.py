@@ -92,3 +92,31 @@ def test_every_api_key_is_documented():
 
 def test_pyservice_testing_is_importable_for_samples():
     assert pyservice.testing.client_for
+
+
+PLUGIN_PACKAGES = {
+    "pyservice-logging": ["pyservice_logging:LoggingPlugin", "pyservice_logging:RedactPlugin"],
+    "pyservice-throttle": ["pyservice_throttle:Throttle"],
+    "pyservice-cache": ["pyservice_cache:Cache"],
+    "pyservice-sqlalchemy": ["pyservice_sqlalchemy:SQLAlchemy"],
+    "pyservice-auth": ["pyservice_auth:Auth"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(PLUGIN_PACKAGES))
+def test_every_plugin_config_key_is_documented_in_its_readme(package):
+    import importlib
+
+    readme = ROOT / package / "README.md"
+    if not readme.exists():
+        pytest.skip(f"{package} is not in this checkout")
+    text = readme.read_text()
+    for target in PLUGIN_PACKAGES[package]:
+        module_name, _, name = target.partition(":")
+        try:
+            plugin = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError) as exc:
+            pytest.fail(f"{target} cannot be imported to check its README: {exc!r}")
+        keys = {*plugin.options, *plugin.operation_options, *plugin.api_keys, *plugin.operation_keys}
+        missing = sorted(key for key in keys if f"`{key}`" not in text)
+        assert not missing, f"{package}/README.md does not document {missing}"
