@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent(
         response.greeting = "hello " + request.name
 
     client = client_for(service)
-    print(json.dumps(client.greet(name="wheel")))
+    print(json.dumps(dict(client.greet(name="wheel"))))
     """
 )
 
@@ -56,9 +56,11 @@ def test_a_plugin_installed_from_its_wheel_is_enabled_by_name(tmp_path):
     script.write_text(SCRIPT)
     log = tmp_path / "audit.jsonl"
     # Run outside the checkout, so only the installed distributions can be imported.
-    output = subprocess.run(
-        [str(python), str(script), str(log)], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=True
-    ).stdout
+    result = subprocess.run(
+        [str(python), str(script), str(log)], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
     assert json.loads(output) == {"greeting": "hello wheel"}
     # The same api enables the plugin on both sides: the service's line, then the client's.
     lines = [json.loads(text) for text in log.read_text().splitlines()]

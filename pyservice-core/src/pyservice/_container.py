@@ -19,7 +19,10 @@ class Container(MutableMapping[str, Any]):
 
     The fields live in the instance's ``__dict__``, which is what makes
     attribute access as fast as on any object; ``vars(container)`` is the
-    plain dict behind it. A field named like a mapping method (``items``,
+    plain dict behind it. It is not a ``dict`` subclass (a dict subclass pays
+    for every attribute read with a caught AttributeError), so the standard
+    library's ``json.dumps`` needs ``dict(container)``; pyservice's own
+    encoding, and orjson with ``default=vars``, take it as it is. A field named like a mapping method (``items``,
     ``keys``, ``get``, ``update``...) is what attribute access returns, and
     the method stays reachable through the class: ``Container.items(c)``.
     """
