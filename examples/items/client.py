@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pyservice
@@ -12,17 +13,27 @@ api = pyservice.load_api(Path(__file__).with_name("api.json"))
 
 def main(port: int | None = None) -> None:
     endpoint = dict(api["endpoint"], port=port) if port else api["endpoint"]
-    with pyservice.Client(**{**api, "endpoint": endpoint}) as client:
+    # The same description, so the same plugins: each does its client side, if it has
+    # one (logging logs the caller's view of each call; here to stderr, apart from the story).
+    plugins = {**api["plugins"], "logging": {**api["plugins"]["logging"], "output": "stderr"}}
+    client_api = {**api, "endpoint": endpoint, "plugins": plugins}
+    with pyservice.Client(**client_api) as client:
         item = {"name": "teapot", "colour": "blue"}
         created = client.put_item(item=item)
         print(f"put_item  -> id {created.id}")
 
+        started = time.perf_counter()
         fetched = client.get_item(id=created.id)
+        first = time.perf_counter() - started
         assert fetched.item == item
         print(f"get_item  -> {fetched.item}")
+        started = time.perf_counter()
+        client.get_item(id=created.id)
+        again = time.perf_counter() - started
+        print(f"get_item  -> again, from the cache ({first * 1000:.1f} ms, then {again * 1000:.1f} ms)")
 
         try:
-            client.get_item(id="no-such-id")
+            client.get_item(id=10**6)
         except client.exceptions.DoesNotExist as exc:
             print(f"get_item  -> raised DoesNotExist: {exc}")
 
@@ -30,6 +41,12 @@ def main(port: int | None = None) -> None:
             client.put_item()
         except client.exceptions.ItemRequired as exc:
             print(f"put_item  -> raised ItemRequired: {exc}")
+
+        try:
+            for n in range(10):
+                client.put_item(item={"name": f"cup {n}"})
+        except client.exceptions.RequestThrottled:
+            print(f"put_item  -> raised RequestThrottled after {n} more puts: the limit is 5 a minute")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
-"""The main job: serve the items service under the production server, call it.
+"""The main job: the items service under the production server, every plugin on, and a client.
 
-python examples/items/run.py
+    python examples/items/run.py
+
+Set ITEMS_BACKENDS=shared to run it on Redis and PostgreSQL instead of the
+embedded backends.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -20,11 +24,21 @@ import client  # noqa: E402 - the example's own module, next to this file
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        env = {"ITEMS_DATABASE": os.path.join(scratch, "items.sqlite3")}
+        env = {}
+        if os.environ.get("ITEMS_BACKENDS") != "shared":
+            env["ITEMS_DATABASE_URL"] = f"sqlite:///{scratch}/items.sqlite3"
         with LiveServer("service:service", workers=2, cwd=HERE, env=env) as server:
-            print(f"items service under gunicorn, 2 workers, at {server.url}")
+            backends = "Redis and PostgreSQL" if os.environ.get("ITEMS_BACKENDS") == "shared" else "SQLite and memory"
+            print(f"items service under gunicorn, 2 workers, {backends}, at {server.url}")
             client.main(server.port)
-        print("server stopped")
+            output = server.output()
+        print("server stopped; what its logging plugin wrote:")
+        for line in output.splitlines():
+            if line.startswith("{"):
+                event = json.loads(line)
+                if event.get("event") == "call":
+                    outcome = event.get("error") or event["outcome"]
+                    print(f"  {event['operation']:<9} {outcome:<17} {event['status']}  {event['duration_ms']} ms")
 
 
 if __name__ == "__main__":

@@ -1,67 +1,76 @@
-"""The items service of the README: ``put_item`` and ``get_item``.
+"""The items service of the README: ``put_item`` and ``get_item``, every plugin on.
 
-Items live in SQLite, so every worker process of the server sees the same
-ones. Serve it with ``pyservice serve service:service`` from this folder.
+Items live in a real table through the sqlalchemy plugin. By default the
+backends are embedded: SQLite, and the throttle's and cache's memory backends
+(one per worker process, which api.json accepts with ``per_process``). With
+``ITEMS_BACKENDS=shared`` they move to Redis and PostgreSQL, shared by every
+worker and host (``ITEMS_REDIS_URL``, ``ITEMS_REDIS_PREFIX`` and
+``ITEMS_DATABASE_URL`` say where).
+
+Serve it with ``pyservice serve service:service`` from this folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
 import pyservice
+from pyservice_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-api = pyservice.load_api(Path(__file__).with_name("api.json"))
+HERE = Path(__file__).parent
+
+
+def load_api() -> dict:
+    api = pyservice.load_api(HERE / "api.json")
+    plugins = api["plugins"]
+    if os.environ.get("ITEMS_BACKENDS") == "shared":
+        redis_url = os.environ.get("ITEMS_REDIS_URL", "redis://127.0.0.1:6379/0")
+        prefix = os.environ.get("ITEMS_REDIS_PREFIX", "items")
+        plugins["throttle"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:throttle:"}
+        plugins["cache"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:cache"}
+        plugins["sqlalchemy"]["url"] = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    if "ITEMS_DATABASE_URL" in os.environ:
+        plugins["sqlalchemy"]["url"] = os.environ["ITEMS_DATABASE_URL"]
+    return api
+
+
+api = load_api()
 service = pyservice.Service(**api)
-DATABASE = os.environ.get("ITEMS_DATABASE", os.path.join(tempfile.gettempdir(), "pyservice-items.sqlite3"))
 
 
-def connect() -> sqlite3.Connection:
-    connection = sqlite3.connect(DATABASE, timeout=10)
-    connection.execute("CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, item TEXT NOT NULL)")
-    return connection
+class Base(DeclarativeBase):
+    pass
 
 
-@service.plugin(scope="request")
-def timing(context):
-    """A request-scope hook: around the whole call, body decoding included."""
-    started = time.perf_counter()
-    context.process_request()
-    elapsed = (time.perf_counter() - started) * 1000
-    context.response_headers.append(("Server-Timing", f"call;dur={elapsed:.3f}"))
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-@service.plugin(scope="operation")
-def database(request, response, context):
-    """An operation-scope hook: one connection per call, committed on success."""
-    connection = connect()
-    try:
-        with connection:  # commits, or rolls back on an exception
-            context.db = connection
-            context.process_request()
-    finally:
-        connection.close()
+# Once per deployment; a migration tool's job in production.
+database = next(plugin for plugin in service.plugins if isinstance(plugin, SQLAlchemy))
+Base.metadata.create_all(database.engine)
 
 
 @service.operation("put_item")
 def put_item(request, response, context):
-    if request.item is None:
-        raise service.exceptions.ItemRequired("Need an item to put")
-    item_id = str(uuid.uuid4())
-    context.db.execute("INSERT INTO items (id, item) VALUES (?, ?)", (item_id, json.dumps(request.item)))
-    response.id = item_id
+    item = request.item
+    if not isinstance(item, dict) or not item.get("name"):
+        raise service.exceptions.ItemRequired("Need an item with a name to put")
+    row = Item(name=item["name"], details={k: v for k, v in item.items() if k != "name"})
+    context.session.add(row)
+    context.session.flush()  # assigns the id; the commit comes after the answer is encoded
+    context.log.info("item stored", item_id=row.id)
+    response.id = row.id
 
 
 @service.operation("get_item")
 def get_item(request, response, context):
-    if request.id is None:
-        raise service.exceptions.IDRequired("Can't get an item without an ID")
-    row = context.db.execute("SELECT item FROM items WHERE id = ?", (request.id,)).fetchone()
-    if row is None:
-        raise service.exceptions.DoesNotExist(f"No item with id {request.id}")
-    response.item = json.loads(row[0])
+    # get_one raises NoResultFound, which the api maps to DoesNotExist.
+    row = context.session.get_one(Item, request.id)
+    response.item = {"name": row.name, **row.details}

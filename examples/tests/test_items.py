@@ -1,23 +1,53 @@
-"""The items example: the README's service and client, under the production server."""
+"""The items example: the README's main job, every plugin on, under the production server."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "items"
 
 
-def test_the_items_example_runs_end_to_end():
+def run(env=None):
     result = subprocess.run(
-        [sys.executable, str(EXAMPLE / "run.py")], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(EXAMPLE / "run.py")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("items service under gunicorn, 2 workers")
+    return result.stdout.splitlines()
+
+
+def check_story(lines):
     assert lines[1].startswith("put_item  -> id ")
     assert lines[2] == "get_item  -> {'name': 'teapot', 'colour': 'blue'}"
-    assert lines[3] == "get_item  -> raised DoesNotExist: No item with id no-such-id"
-    assert lines[4] == "put_item  -> raised ItemRequired: Need an item to put"
-    assert lines[-1] == "server stopped"
+    assert lines[3].startswith("get_item  -> again, from the cache")
+    assert lines[4] == "get_item  -> raised DoesNotExist: no row matches"
+    assert lines[5] == "put_item  -> raised ItemRequired: Need an item with a name to put"
+    assert re.fullmatch(r"put_item  -> raised RequestThrottled after \d+ more puts: the limit is 5 a minute", lines[6])
+    assert lines[7] == "server stopped; what its logging plugin wrote:"
+    logged = [line.split() for line in lines[8:]]
+    assert ["get_item", "ok", "200"] in [entry[:3] for entry in logged]
+    assert ["get_item", "DoesNotExist", "404"] in [entry[:3] for entry in logged]
+    assert ["put_item", "RequestThrottled", "429"] in [entry[:3] for entry in logged]
+
+
+def test_the_items_example_runs_on_the_embedded_backends():
+    lines = run()
+    assert lines[0].startswith("items service under gunicorn, 2 workers, SQLite and memory")
+    check_story(lines)
+
+
+def test_one_switch_moves_the_items_example_to_redis_and_postgresql(redis_url, postgresql_url):
+    # A fresh prefix: the throttle's count must not carry over from an earlier run.
+    prefix = f"items-test-{uuid.uuid4().hex}"
+    lines = run({"ITEMS_BACKENDS": "shared", "ITEMS_REDIS_URL": redis_url, "ITEMS_REDIS_PREFIX": prefix})
+    assert lines[0].startswith("items service under gunicorn, 2 workers, Redis and PostgreSQL")
+    check_story(lines)
