@@ -69,7 +69,7 @@ def test_the_samples_of_a_page_run(page, tmp_path, monkeypatch):
             elif directive is not None:
                 pytest.fail(f"{page}:{line}: unknown directive {directive!r}")
             try:
-                exec(compile(code, f"{page}:{line}", "exec"), namespace)
+                exec(compile(code, f"{page}:{line}", "exec", dont_inherit=True), namespace)
             except Exception as exc:
                 pytest.fail(f"{page.relative_to(ROOT)}, the sample at line {line} raised {exc!r}")
     finally:
