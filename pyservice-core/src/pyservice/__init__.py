@@ -9,10 +9,12 @@ from ._api import Api, Endpoint, Operation, Timeout, load_api
 from ._chain import Context
 from ._client import Client, ClientContext
 from ._container import Container
+from ._deadline import time_left
 from ._errors import (
     ApiError,
     CallTimeout,
     ClientError,
+    InvalidRequest,
     InvalidResponse,
     PluginError,
     PyserviceError,
@@ -20,6 +22,7 @@ from ._errors import (
     ServiceException,
     TransportError,
 )
+from ._group import ServiceGroup
 from ._options import REQUIRED, Option
 from ._plugin import ENTRY_POINT_GROUP, InstalledPlugin, Plugin, installed_plugins
 from ._server import worker_processes
@@ -40,6 +43,7 @@ __all__ = [
     "Endpoint",
     "ErrorAnswer",
     "InstalledPlugin",
+    "InvalidRequest",
     "InvalidResponse",
     "Operation",
     "Option",
@@ -51,10 +55,12 @@ __all__ = [
     "ServiceContext",
     "ServiceError",
     "ServiceException",
+    "ServiceGroup",
     "Timeout",
     "TransportError",
     "installed_plugins",
     "load_api",
+    "time_left",
     "worker_processes",
 ]
 

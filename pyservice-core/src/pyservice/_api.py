@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._errors import ApiError
 from ._options import Option, check_options, describe
+from ._structures import Structure, parse_structure
 from .exceptions import exception_class, is_exception_name
 
 if TYPE_CHECKING:
     from ._plugin import Plugin
 
-__all__ = ["Api", "Endpoint", "Operation", "Timeout", "load_api", "parse_api"]
+__all__ = ["Api", "Endpoint", "Health", "Operation", "Timeout", "load_api", "parse_api"]
 
 DEFAULT_PATH = "/api/{version}/{operation}"
 DEFAULT_MAX_BODY_SIZE = 1 << 20
@@ -65,6 +66,12 @@ class Operation:
         plugins: per-operation plugin entries: a dict of overrides, or
             ``False`` where the plugin is switched off for this operation.
         extra: keys owned by plugins (declared in ``Plugin.operation_keys``).
+        input: the declared request fields, compiled, or None.
+        output: the declared response fields, compiled, or None.
+        exceptions: exceptions whitelisted for this operation only, with
+            their status (the api's own apply too).
+        unknown_fields: ``"reject"`` or ``"ignore"`` request fields that
+            ``input`` (or an unpacking handler) does not declare.
     """
 
     name: str
@@ -73,10 +80,29 @@ class Operation:
     timeout: Timeout | None
     plugins: Mapping[str, Mapping[str, Any] | bool]
     extra: Mapping[str, Any]
+    input: Structure | None = None
+    output: Structure | None = None
+    exceptions: Mapping[str, int] = field(default_factory=dict)
+    unknown_fields: str = "reject"
 
     def plugin_enabled(self, plugin: str) -> bool:
         """Whether the plugin of that name is on for this operation."""
         return self.plugins.get(plugin) is not False
+
+
+@dataclass(frozen=True)
+class Health:
+    """Where the health endpoints are; see docs/deadlines-and-health.md.
+
+    Attributes:
+        live: the liveness path, or None.
+        ready: the readiness path, or None.
+        timeout: seconds each readiness check may take.
+    """
+
+    live: str | None
+    ready: str | None
+    timeout: float
 
 
 @dataclass(frozen=True)
@@ -100,6 +126,8 @@ class Api:
     require_handlers: bool
     extra: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    health: Health | None = None
+    openapi: str | None = None
 
 
 def load_api(path: str | Path) -> dict[str, Any]:
@@ -180,6 +208,22 @@ def _path_pattern(value: str) -> str:
     return value
 
 
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/") or "{" in value or "?" in value:
+        raise ValueError("expected a path starting with '/', without placeholders or a query")
+    return value
+
+
+def _optional_path(value: str | None) -> str | None:
+    return None if value is None else _absolute_path(value)
+
+
+def _unknown_fields(value: str) -> str:
+    if value not in ("reject", "ignore"):
+        raise ValueError("expected 'reject' or 'ignore'")
+    return value
+
+
 def _version(value: str | int) -> str:
     text = str(value)
     if not text or "/" in text or not text.isprintable() or " " in text:
@@ -221,6 +265,22 @@ API_OPTIONS: dict[str, Option] = {
     "max_body_size": Option(int, DEFAULT_MAX_BODY_SIZE, "Largest request body read, in bytes.", check=_positive_int),
     "retries": Option(int, 2, "Retries of an idempotent call after a transport failure.", check=_non_negative_int),
     "require_handlers": Option(bool, False, "Refuse to start while a declared operation has no handler."),
+    "health": Option(
+        (dict, type(None)),
+        {},
+        "Paths of the liveness and readiness endpoints ({live, ready, timeout}); null switches them off.",
+    ),
+    "openapi": Option(
+        (str, type(None)), None, "A path to serve the OpenAPI document at, with GET.", check=_optional_path
+    ),
+}
+
+_HEALTH_OPTIONS = {
+    "live": Option((str, type(None)), "/health/live", "The liveness path; null switches it off.", check=_optional_path),
+    "ready": Option(
+        (str, type(None)), "/health/ready", "The readiness path; null switches it off.", check=_optional_path
+    ),
+    "timeout": Option(float, 2.0, "Seconds each readiness check may take.", check=_positive),
 }
 
 OPERATION_OPTIONS: dict[str, Option] = {
@@ -228,6 +288,12 @@ OPERATION_OPTIONS: dict[str, Option] = {
     "max_body_size": Option(int, None, "Largest request body read for this operation.", check=_positive_int),
     "timeout": Option((float, dict), None, "Client timeout for this operation.", check=_timeout),
     "plugins": Option(dict, {}, "Per-operation plugin overrides; false switches one off."),
+    "input": Option((list, dict), None, "The request's fields: a list of names, or a mapping of name to type."),
+    "output": Option((list, dict), None, "The response's fields: a list of names, or a mapping of name to type."),
+    "exceptions": Option((list, dict), [], "Exception names whitelisted for this operation only."),
+    "unknown_fields": Option(
+        str, "reject", "'reject' (400) or 'ignore' (drop) request fields not declared.", check=_unknown_fields
+    ),
 }
 
 
@@ -254,11 +320,13 @@ def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Ap
 
     endpoint = Endpoint(**check_options("endpoint", ENDPOINT_OPTIONS, core["endpoint"]))
     plugin_configs = _plugin_configs(core["plugins"], plugins)
-    operations = _operations(core["operations"], core["max_body_size"], plugins)
     exceptions = _exceptions(core["exceptions"])
     for cls in plugins.values():
         for name, status in cls.exceptions.items():
             exceptions.setdefault(name, status)
+    operations = _operations(core["operations"], core["max_body_size"], plugins, exceptions)
+    health = _health(core["health"])
+    _check_paths(endpoint, core["version"], operations, health, core["openapi"])
     return Api(
         name=core["name"],
         version=core["version"],
@@ -273,7 +341,34 @@ def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Ap
         require_handlers=core["require_handlers"],
         extra=extra,
         raw=dict(raw),
+        health=health,
+        openapi=core["openapi"],
     )
+
+
+def _health(given: Mapping[str, Any] | None) -> Health | None:
+    if given is None:
+        return None
+    checked = check_options("health", _HEALTH_OPTIONS, given)
+    if checked["live"] is None and checked["ready"] is None:
+        return None
+    return Health(checked["live"], checked["ready"], checked["timeout"])
+
+
+def _check_paths(
+    endpoint: Endpoint, version: str, operations: Mapping[str, Operation], health: Health | None, openapi: str | None
+) -> None:
+    # A GET endpoint on an operation's path would leave that operation unreachable by its 405.
+    claimed = {endpoint.path_for(version, name): f"operation {name!r}" for name in operations}
+    others = [("openapi", openapi)]
+    if health is not None:
+        others += [("health.live", health.live), ("health.ready", health.ready)]
+    for key, path in others:
+        if path is None:
+            continue
+        if path in claimed:
+            raise ApiError(key, f"the path {path!r} is already the path of {claimed[path]}")
+        claimed[path] = f"'{key}'"
 
 
 def _plugin_configs(given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> dict[str, dict[str, Any]]:
@@ -289,7 +384,10 @@ def _plugin_configs(given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]
 
 
 def _operations(
-    given: list[Any] | Mapping[str, Any], max_body_size: int, plugins: Mapping[str, type[Plugin]]
+    given: list[Any] | Mapping[str, Any],
+    max_body_size: int,
+    plugins: Mapping[str, type[Plugin]],
+    api_exceptions: Mapping[str, int],
 ) -> dict[str, Operation]:
     if isinstance(given, list):
         entries: list[tuple[str, Any]] = [(name, {}) for name in given]
@@ -310,6 +408,12 @@ def _operations(
         elif not isinstance(options, Mapping):
             raise ApiError(key, f"expected a mapping of the operation's options, got {describe(options)}")
         checked = check_options(key, declared_keys, options)
+        reject = checked["unknown_fields"] == "reject"
+        given_input, given_output = checked["input"], checked["output"]
+        own_exceptions = _exceptions(checked["exceptions"], f"{key}.exceptions")
+        if isinstance(checked["exceptions"], list):
+            # Listed by name only: the status the api gives the name, if it does.
+            own_exceptions = {name: api_exceptions.get(name, status) for name, status in own_exceptions.items()}
         operations[name] = Operation(
             name=name,
             idempotent=checked["idempotent"],
@@ -317,6 +421,13 @@ def _operations(
             timeout=checked["timeout"],
             plugins=_operation_plugins(key, checked["plugins"], plugins),
             extra={k: checked[k] for k in owned},
+            input=None if given_input is None else parse_structure(f"{key}.input", given_input, reject_unknown=reject),
+            # A response is the service's own doing: a field it does not declare is always a mistake.
+            output=None
+            if given_output is None
+            else parse_structure(f"{key}.output", given_output, reject_unknown=True),
+            exceptions=own_exceptions,
+            unknown_fields=checked["unknown_fields"],
         )
     return operations
 
@@ -340,11 +451,11 @@ def _operation_plugins(
     return result
 
 
-def _exceptions(given: list[Any] | Mapping[str, Any]) -> dict[str, int]:
+def _exceptions(given: list[Any] | Mapping[str, Any], prefix: str = "exceptions") -> dict[str, int]:
     entries = [(name, None) for name in given] if isinstance(given, list) else list(given.items())
     result: dict[str, int] = {}
     for name, options in entries:
-        key = f"exceptions.{name}"
+        key = f"{prefix}.{name}"
         if not is_exception_name(name):
             raise ApiError(key, "expected an exception name (a Python identifier)")
         if name in result:

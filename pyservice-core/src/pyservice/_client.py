@@ -14,7 +14,9 @@ import requests.adapters
 from ._api import Operation, Timeout
 from ._chain import Context, Step, adapt_operation_hook, chain_end, hooks_for
 from ._container import Container, new_container
-from ._errors import CallTimeout, InvalidResponse, ServiceError, TransportError
+from ._deadline import HEADER as TIMEOUT_HEADER
+from ._deadline import current_deadline, format_timeout
+from ._errors import CallTimeout, InvalidRequest, InvalidResponse, ServiceError, TransportError
 from ._owner import Owner
 from ._plugin import Plugin
 from ._wire import JSONDecodeError, encode, loads
@@ -48,6 +50,8 @@ class ClientContext(Context):
         attempt: the number of the current HTTP attempt, from 1.
         http_response: the ``requests.Response`` of the last attempt.
         status: the HTTP status of the last attempt's answer.
+        deadline: the ``time.monotonic()`` deadline inherited from the
+            service call this call is made from, or None.
     """
 
     side = "client"
@@ -75,27 +79,34 @@ class ClientContext(Context):
         self._retries = retries
         self._steps = route.steps
         self._next = 0
+        self.deadline: float | None = None
 
     def __repr__(self) -> str:
         return f"<ClientContext {self.client.api.name}.{self.operation}>"
 
 
 class _ClientRoute:
-    __slots__ = ("attempt_steps", "name", "operation", "run", "steps", "timeout", "url")
+    __slots__ = ("attempt_steps", "exceptions", "name", "operation", "run", "steps", "timeout", "url")
 
-    def __init__(self, client: Client, operation: Operation) -> None:
+    def __init__(self, client: Client, operation: Operation, send: Step | None = None) -> None:
         api = client.api
         hooks = client._hooks
         self.name = operation.name
         self.operation = operation
         self.url = api.endpoint.base_url + api.endpoint.path_for(api.version, operation.name)
         self.timeout = operation.timeout or api.timeout
+        self.exceptions = frozenset({**api.exceptions, **operation.exceptions})
         request_steps: list[Step] = [hook.function for hook in hooks_for(hooks, "request", operation)]
         operation_steps = [adapt_operation_hook(hook.function) for hook in hooks_for(hooks, "operation", operation)]
         attempt_steps: list[Step] = [hook.function for hook in hooks_for(hooks, "attempt", operation)]
         self.steps = (*request_steps, *operation_steps, _exchange, chain_end)
-        self.attempt_steps = (*attempt_steps, _send, chain_end)
+        self.attempt_steps = (*attempt_steps, send or _send, chain_end)
         self.run: Step = Context.process_request if len(self.steps) > 2 else _exchange
+
+    def __repr__(self) -> str:
+        steps = (*self.steps[:-2], *self.attempt_steps[:-1])
+        names = [getattr(getattr(step, "__wrapped__", step), "__name__", "?") for step in steps]
+        return f"<_ClientRoute {self.name} POST {self.url}: {' > '.join(names)}>"
 
 
 def _exchange(context: ClientContext) -> None:
@@ -104,6 +115,8 @@ def _exchange(context: ClientContext) -> None:
     attempts = 1 + context._retries
     for attempt in range(1, attempts + 1):
         context.attempt = attempt
+        if context.deadline is not None:
+            _cap_to_deadline(context, context.deadline)
         context._steps = route.attempt_steps
         context._next = 0
         try:
@@ -116,6 +129,19 @@ def _exchange(context: ClientContext) -> None:
                 break
         time.sleep(_backoff(attempt))
     _read_answer(context)
+
+
+def _cap_to_deadline(context: ClientContext, deadline: float) -> None:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise CallTimeout(
+            f"{context.operation}: the deadline of the call being served passed before this call could be sent",
+            operation=context.operation,
+        )
+    timeout = context.timeout
+    if left < timeout.read or left < timeout.connect:
+        context.timeout = Timeout(min(timeout.connect, left), min(timeout.read, left))
+    context.headers[TIMEOUT_HEADER] = format_timeout(min(context.timeout.read, left))
 
 
 def _backoff(attempt: int) -> float:
@@ -199,9 +225,18 @@ def _read_answer(context: ClientContext) -> None:
     name = error["name"]
     kind = error.get("kind")
     message = error.get("message")
-    if kind == "exception" and name in context.client.api.exceptions:
+    if kind == "exception" and name in context._route.exceptions:
         args = error.get("args")
         raise exception_class(name)(*(args if isinstance(args, list) else [message]))
+    if kind == "protocol" and name == "InvalidRequest":
+        errors = error.get("errors")
+        raise InvalidRequest(
+            f"{operation}: HTTP {status} {name}: {message}",
+            operation=operation,
+            errors=errors if isinstance(errors, list) else [],
+            status=status,
+            detail=error,
+        )
     raise ServiceError(
         f"{operation}: HTTP {status} {name}: {message}",
         operation=operation,
@@ -229,6 +264,9 @@ class Client(Owner):
             makes its own, with a connection pool of ``pool_size``.
         pool_size: connections kept alive to the service.
         max_response_size: the largest answer read, in bytes.
+        validate: check the request's fields against the operation's
+            declared ``input`` before sending (filling its defaults), and
+            raise :class:`InvalidRequest` instead of sending a bad call.
         **api: the api description's keys.
 
     Raises:
@@ -245,8 +283,11 @@ class Client(Owner):
         session: requests.Session | None = None,
         pool_size: int = 32,
         max_response_size: int = _MAX_RESPONSE_SIZE,
+        validate: bool = False,
         **api: Any,
     ) -> None:
+        # Set before the plugins are, so that one may stub an exchange in its setup.
+        self._stubs: dict[str, Step] = {}
         super().__init__(available_plugins, api)
         if session is None:
             session = requests.Session()
@@ -255,6 +296,7 @@ class Client(Owner):
             session.mount("https://", adapter)
         self.session = session
         self.max_response_size = max_response_size
+        self.validate = validate
 
     def call(
         self,
@@ -267,6 +309,11 @@ class Client(Owner):
         headers: Mapping[str, str] | None = None,
     ) -> Container:
         """Call an operation.
+
+        The read timeout is sent to the service as the call's deadline
+        (``Pyservice-Timeout``). Called while a service call with a deadline
+        is being served (from a handler), the timeout is capped at the time
+        that call has left, and that is what is sent on.
 
         Args:
             operation: the operation's name.
@@ -283,6 +330,8 @@ class Client(Owner):
         Raises:
             AttributeError: the api does not declare ``operation``.
             ServiceException: a whitelisted exception the service raised.
+            InvalidRequest: the fields break the operation's declared input
+                (checked here with ``validate=True``, else by the service).
             ClientError: the call did not complete; the subclass says why.
         """
         routes = self._compiled or self.compile()
@@ -302,14 +351,25 @@ class Client(Owner):
             call_timeout = Timeout(*timeout)
         else:
             call_timeout = Timeout(timeout, timeout)
+        deadline = current_deadline.get()
+        if deadline is None and TIMEOUT_HEADER not in outgoing:
+            outgoing[TIMEOUT_HEADER] = format_timeout(call_timeout.read)
         request = Container(fields) if fields else Container()
+        if self.validate and route.operation.input is not None:
+            errors: list[dict[str, str]] = [*route.operation.input.errors(request.__dict__)]
+            if errors:
+                shown = "; ".join(map(str, errors))
+                raise InvalidRequest(f"{operation}: invalid request: {shown}", operation=operation, errors=errors)
         context = ClientContext(self, route, request, outgoing, call_timeout, retries)
+        if deadline is not None:
+            context.deadline = deadline
+            _cap_to_deadline(context, deadline)
         route.run(context)
         return context.response
 
     def compile(self) -> dict[str, _ClientRoute]:
         """Compose each operation's chain; done once, before the first call."""
-        routes = {name: _ClientRoute(self, op) for name, op in self.api.operations.items()}
+        routes = {name: _ClientRoute(self, op, self._stubs.get(name)) for name, op in self.api.operations.items()}
         self._compiled = routes
         return routes
 

@@ -109,3 +109,32 @@ class ServiceError(ClientError):
         self.kind = kind
         self.name = name
         self.detail = detail
+
+
+class InvalidRequest(ClientError):
+    """The request's fields do not match the operation's declared ``input``.
+
+    Raised before sending when the Client validates (``Client(validate=True)``),
+    and when the service answers 400 ``InvalidRequest``.
+
+    Attributes:
+        errors: every field error, as ``{"path", "expected", "got"}`` dicts
+            (``"address.city"``, ``"tags[2]"``).
+        status: 400 when the service answered, None when the client refused
+            to send.
+        detail: the error object of the answer, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        errors: list[dict[str, str]],
+        status: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation)
+        self.errors = errors
+        self.status = status
+        self.detail = detail

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from ._api import Api, parse_api
+from ._api import Api, Operation, parse_api
 from ._chain import Hook, hooks_for
 from ._errors import ApiError
 from ._plugin import Plugin, resolve_plugins
@@ -83,21 +83,30 @@ class Owner:
 
         return register
 
-    def describe_chain(self, operation: str | None = None) -> str:
+    def describe_chain(self, operation: str | None = None, *, deadline: bool = False) -> str:
         """The composed chain of each operation, outermost first, as text.
 
         Shows, per scope, which hooks run in which order and the effective
-        config of each plugin for that operation (secret options masked).
+        config of each plugin for that operation (secret options masked),
+        and the core's own steps where an operation has them: the check of
+        its declared input (and, in debug mode, output), an unpacking
+        handler's fields, a client's request validation or a stub.
 
         Args:
             operation: only this operation; all by default.
+            deadline: show the chain of a service call that brings a
+                deadline (``Pyservice-Timeout``), with the step that refuses
+                it once the deadline passed.
         """
         names = [operation] if operation is not None else list(self.api.operations)
         plugins = {plugin.name: plugin for plugin in self.plugins}
         lines = []
+        service = self.side == "service"
         for name in names:
             op = self.api.operations[name]
             lines.append(f"{self.side} {self.api.name} {self.api.version} {name}")
+            if not service and op.input is not None and getattr(self, "validate", False):
+                lines.append(f"  {'':<9} check input {op.input.describe()}")
             for scope in self.scopes:
                 for hook in hooks_for(self._hooks, scope, op):
                     plugin = plugins.get(hook.name)
@@ -112,6 +121,26 @@ class Owner:
                         detail = f"hook {getattr(hook.function, '__qualname__', hook.name)}"
                     lines.append(f"  {scope:<9} {detail}")
                 if scope == "request":
-                    lines.append(f"  {'':<9} {'decode request' if self.side == 'service' else 'encode request'}")
-            lines.append(f"  {'':<9} {'handler' if self.side == 'service' else 'HTTP exchange'}")
+                    lines.append(f"  {'':<9} {'decode request' if service else 'encode request'}")
+                    if service and op.input is not None:
+                        lines.append(f"  {'':<9} check input {op.input.describe()}")
+                    if service and deadline:
+                        lines.append(f"  {'':<9} refuse the call once its deadline passed (504 DeadlineExceeded)")
+            lines.extend(self._describe_end(op))
         return "\n".join(lines) + "\n"
+
+    def _describe_end(self, operation: Operation) -> list[str]:
+        # The innermost step: the handler (service) or the HTTP exchange (client).
+        if self.side != "service":
+            stubbed = operation.name in getattr(self, "_stubs", {})
+            return [f"  {'':<9} {'HTTP exchange, stubbed' if stubbed else 'HTTP exchange'}"]
+        handler = getattr(self, "_handlers", {}).get(operation.name)
+        unpack = getattr(handler, "_pyservice_unpack", None)
+        if unpack is None:
+            lines = [f"  {'':<9} handler"]
+        else:
+            fields, _ = unpack
+            lines = [f"  {'':<9} handler, unpacking {', '.join(fields) or 'no fields'}"]
+        if operation.output is not None and self.api.debug:
+            lines.append(f"  {'':<9} check output {operation.output.describe()} (debug)")
+        return lines

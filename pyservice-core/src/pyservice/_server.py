@@ -17,9 +17,10 @@ import os
 import sys
 from typing import Any
 
+from ._group import ServiceGroup
 from ._service import Service
 
-__all__ = ["SERVERS", "WORKERS_ENV", "load_service", "serve", "worker_processes"]
+__all__ = ["SERVERS", "WORKERS_ENV", "load_object", "load_service", "serve", "worker_processes"]
 
 SERVERS = ("gunicorn", "granian")
 #: Set by ``pyservice serve`` before the service is imported, so plugins can
@@ -40,13 +41,24 @@ def worker_processes() -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-def load_service(target: str) -> Service:
-    """Import ``module:attribute`` and return the Service it names.
+def load_service(target: str) -> Service | ServiceGroup:
+    """Import ``module:attribute`` and return the Service (or ServiceGroup) it names.
 
     The current directory is importable, as under gunicorn.
 
     Raises:
         SystemExit: with a message naming what could not be found.
+    """
+    found: Service | ServiceGroup = load_object(target, (Service, ServiceGroup), "a pyservice.Service or ServiceGroup")
+    return found
+
+
+def load_object(target: str, kinds: tuple[type, ...], what: str) -> Any:
+    """Import ``module:attribute`` and return it, when it is one of ``kinds``.
+
+    Raises:
+        SystemExit: with a message naming what could not be found, or what
+            was found instead of ``what``.
     """
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
@@ -60,8 +72,8 @@ def load_service(target: str) -> Service:
             service = getattr(service, part)
         except AttributeError:
             raise SystemExit(f"pyservice: {module_name} has no attribute {attribute!r}") from None
-    if not isinstance(service, Service):
-        raise SystemExit(f"pyservice: {target} is a {type(service).__name__}, not a pyservice.Service")
+    if not isinstance(service, kinds):
+        raise SystemExit(f"pyservice: {target} is a {type(service).__name__}, not {what}")
     return service
 
 
@@ -78,7 +90,7 @@ def serve(
     """Serve the Service at ``target`` until interrupted.
 
     Args:
-        target: ``module:attribute`` of the Service.
+        target: ``module:attribute`` of the Service or ServiceGroup.
         host: the address to bind; defaults to the api's endpoint host.
         port: the port to bind; defaults to the api's endpoint port.
         workers: worker processes; defaults to the number of cores.
@@ -96,7 +108,7 @@ def serve(
     os.environ[WORKERS_ENV] = str(workers)
     service = load_service(target)
     service.compile()  # fail here, once, rather than in every worker
-    endpoint = service.api.endpoint
+    endpoint = (service.services[0] if isinstance(service, ServiceGroup) else service).api.endpoint
     host = host or endpoint.host
     port = endpoint.port if port is None else port
     if server == "granian":
@@ -105,7 +117,9 @@ def serve(
         _serve_gunicorn(service, host, port, workers, timeout, read_timeout)
 
 
-def _serve_gunicorn(service: Service, host: str, port: int, workers: int, timeout: int, read_timeout: float) -> None:
+def _serve_gunicorn(
+    service: Service | ServiceGroup, host: str, port: int, workers: int, timeout: int, read_timeout: float
+) -> None:
     try:
         from gunicorn import util
         from gunicorn.app.base import BaseApplication

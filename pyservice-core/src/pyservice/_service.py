@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._api import Operation
 from ._chain import Context, Hook, Step, adapt_operation_hook, chain_end, hooks_for
 from ._container import Container, new_container, wrap
-from ._errors import ApiError
+from ._deadline import ENVIRON_KEY, current_deadline, parse_timeout
+from ._errors import ApiError, PyserviceError
 from ._headers import EnvironHeaders
+from ._health import GetEndpoint, ReadinessCheck, ReadinessChecks, answer_get, live_endpoint, ready_endpoint
 from ._owner import Owner
 from ._plugin import Plugin
+from ._structures import FieldError, Structure
 from ._wire import (
     JSON_HEADER,
     STATUS_LINES,
     JSONDecodeError,
     RequestRefused,
+    dumps,
     encode,
     error_body,
     loads,
@@ -62,6 +68,9 @@ class ServiceContext(Context):
             plugin; ``None`` for an anonymous call.
         error_logged: set to ``True`` by a hook that has logged an internal
             error with its traceback, so the service does not log it again.
+        deadline: the ``time.monotonic()`` time by which the caller wants
+            its answer (from its ``Pyservice-Timeout`` header), or ``None``
+            when it sent none; :meth:`time_left` says how long that is.
     """
 
     side = "service"
@@ -73,6 +82,7 @@ class ServiceContext(Context):
     caller: str | None = None
     principal: Any = None
     error_logged = False
+    deadline: float | None = None
     _body: bytes | None = None
 
     def __init__(self, service: Service, route: _Route, environ: WSGIEnvironment) -> None:
@@ -108,6 +118,15 @@ class ServiceContext(Context):
             body = self._body = read_body(self.environ, self._route.max_body_size)
         return body
 
+    def time_left(self) -> float | None:
+        """Seconds left before the caller's deadline (0 once it passed), or ``None`` without one.
+
+        Bound your own work with it: a query, a call to another service (a
+        pyservice Client called from the handler already does).
+        """
+        deadline = self.deadline
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
     def __repr__(self) -> str:
         return f"<ServiceContext {self.service.api.name}.{self.operation}>"
 
@@ -132,25 +151,87 @@ class ErrorAnswer:
     headers: list[tuple[str, str]]
 
 
-class _Route:
-    __slots__ = ("handler", "max_body_size", "name", "operation", "run", "steps")
+class InvalidOutput(PyserviceError):
+    """A handler answered fields that break its operation's declared ``output`` (checked in debug mode)."""
 
-    def __init__(self, operation: Operation, handler: Callable[..., Any] | None, hooks: list[Hook]) -> None:
+
+class _Route:
+    __slots__ = (
+        "deadline_steps",
+        "described",
+        "handler",
+        "max_body_size",
+        "name",
+        "operation",
+        "run",
+        "steps",
+        "whitelist",
+    )
+
+    def __init__(
+        self,
+        operation: Operation,
+        handler: Callable[..., Any] | None,
+        hooks: list[Hook],
+        *,
+        check_output: bool = False,
+        whitelist: dict[type[BaseException], tuple[str, int]] | None = None,
+    ) -> None:
         self.name = operation.name
         self.operation = operation
         self.handler = handler
         self.max_body_size = operation.max_body_size
-        request_steps: list[Step] = [hook.function for hook in hooks_for(hooks, "request", operation)]
-        operation_steps = [adapt_operation_hook(hook.function) for hook in hooks_for(hooks, "operation", operation)]
+        self.whitelist = whitelist
+        request_hooks = hooks_for(hooks, "request", operation)
+        operation_hooks = hooks_for(hooks, "operation", operation)
+        request_steps: list[Step] = [hook.function for hook in request_hooks]
+        operation_steps = [adapt_operation_hook(hook.function) for hook in operation_hooks]
         handle = _handler_step(operation.name, handler)
+        self.described = _describe_route(operation, handler, request_hooks, operation_hooks, check_output)
+        # Operations without input or checked output keep the plain steps: they pay nothing for structures.
+        decode = _decode if operation.input is None else _validating_decode(operation.name, operation.input)
+        output = operation.output if check_output else None
+        if decode is _decode and output is None:
+            generic: Step = _exchange
+        else:
+            generic = _make_exchange(decode, output, operation.name)
         if operation_steps or handler is None:
-            exchange: Step = _exchange
+            exchange = generic
             inner: list[Step] = [*operation_steps, handle]
         else:
-            exchange = _exchange_direct(handler)
+            exchange = _exchange_direct(handler, decode, output, operation.name)
             inner = []
         self.steps = (*request_steps, exchange, *inner, chain_end)
         self.run: Step = Context.process_request if request_steps else exchange
+        # A call that brings a deadline runs these: the same chain, the deadline checked after decoding.
+        self.deadline_steps = (*request_steps, generic, _refuse_late, *operation_steps, handle, chain_end)
+
+    def __repr__(self) -> str:
+        return f"<_Route {self.name}: {self.described}>"
+
+
+def _describe_route(
+    operation: Operation,
+    handler: Callable[..., Any] | None,
+    request_hooks: list[Hook],
+    operation_hooks: list[Hook],
+    check_output: bool,
+) -> str:
+    parts = [f"request:{hook.name}" for hook in request_hooks]
+    parts.append("decode")
+    if operation.input is not None:
+        parts.append("check input")
+    parts.extend(f"operation:{hook.name}" for hook in operation_hooks)
+    if handler is None:
+        parts.append("no handler (501)")
+    else:
+        original = getattr(handler, "__wrapped__", handler)
+        unpacked = " (unpacking)" if hasattr(handler, "_pyservice_unpack") else ""
+        parts.append(f"handler {getattr(original, '__qualname__', operation.name)}{unpacked}")
+    if check_output and operation.output is not None:
+        parts.append("check output")
+    parts.append("encode")
+    return " > ".join(parts)
 
 
 def _handler_step(name: str, handler: Callable[..., Any] | None) -> Step:
@@ -177,25 +258,181 @@ def _decode(body: bytes) -> Container:
     return wrap(data)
 
 
+#: At most this many field errors are sent back; the message says how many more there were.
+_MAX_FIELD_ERRORS = 100
+
+
+def invalid_request(errors: list[FieldError]) -> RequestRefused:
+    """The protocol's 400 ``InvalidRequest``, naming every field error."""
+    shown = errors[:_MAX_FIELD_ERRORS]
+    message = "; ".join(str(error) for error in shown[:10])
+    if len(errors) > 10:
+        message += f"; and {len(errors) - 10} more"
+    noun = "field error" if len(errors) == 1 else "field errors"
+    return RequestRefused(400, "InvalidRequest", f"{len(errors)} {noun}: {message}", extra={"errors": shown})
+
+
+def _validating_decode(name: str, structure: Structure) -> Callable[[bytes], Container]:
+    accept = structure.accept
+
+    def decode(body: bytes) -> Container:
+        request = _decode(body)
+        fields = request.__dict__
+        if not accept(fields):
+            raise invalid_request(structure.explain(fields))
+        return request
+
+    decode.__qualname__ = f"decode and check the input of {name}"
+    return decode
+
+
+def _check_output(name: str, output: Structure, response: Container) -> None:
+    fields = response.__dict__
+    if not output.accept(fields):
+        errors = "; ".join(str(error) for error in output.explain(fields))
+        raise InvalidOutput(f"operation {name!r} answered fields that break its declared output: {errors}")
+
+
 def _exchange(context: ServiceContext) -> None:
     context.request = _decode(context.body)
     context.process_request()
     context.response_body = encode(context.response)
 
 
-def _exchange_direct(handler: Callable[..., Any]) -> Step:
+def _make_exchange(decode: Callable[[bytes], Container], output: Structure | None, name: str) -> Step:
+    def exchange(context: ServiceContext) -> None:
+        context.request = decode(context.body)
+        context.process_request()
+        if output is not None:
+            _check_output(name, output, context.response)
+        context.response_body = encode(context.response)
+
+    return exchange
+
+
+def _exchange_direct(
+    handler: Callable[..., Any],
+    decode: Callable[[bytes], Container] = _decode,
+    output: Structure | None = None,
+    name: str = "",
+) -> Step:
     # The chain without operation-scope hooks, flattened: the per-call cost
     # of an operation without plugins is this one function.
+    if output is not None:
+
+        def handle(request: Container, response: Container, context: ServiceContext) -> None:
+            handler(request, response, context)
+            _check_output(name, output, response)
+
+    else:
+        handle = handler
+
     def exchange(context: ServiceContext) -> None:
         body = context._body
         if body is None:
             body = context._body = read_body(context.environ, context._route.max_body_size)
-        request = context.request = _decode(body)
+        request = context.request = decode(body)
         context._next = -1  # the handler has nothing to continue to
-        handler(request, context.response, context)
+        handle(request, context.response, context)
         context.response_body = encode(context.response)
 
     return exchange
+
+
+def _refuse_late(context: Any) -> None:
+    deadline: float = context.deadline
+    late = time.monotonic() - deadline
+    if late >= 0:
+        raise RequestRefused(
+            504, "DeadlineExceeded", f"the caller's deadline passed {late:.3f}s before the operation could start"
+        )
+    context.process_request()
+
+
+def _run_with_deadline(context: ServiceContext, route: _Route, header: str) -> None:
+    deadline = time.monotonic() + parse_timeout(header)
+    context.deadline = deadline
+    context._steps = route.deadline_steps
+    token = current_deadline.set(deadline)
+    try:
+        context.process_request()
+    finally:
+        current_deadline.reset(token)
+
+
+def _unpacking(function: Callable[..., Any], operation: Operation) -> Callable[..., Any]:
+    """Adapt ``def op(field, other=default, context=None)`` to ``(request, response, context)``."""
+    name = operation.name
+    key = f"operations.{name}"
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError) as exc:
+        raise ApiError(key, f"the handler's signature cannot be read to unpack fields: {exc}") from None
+    takes_context = "context" in parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    fields = {}
+    for parameter in parameters.values():
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise ApiError(key, f"the handler's parameter {parameter.name!r} is positional-only; fields are keywords")
+        keyword = parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        if keyword and parameter.name != "context":
+            fields[parameter.name] = parameter.default is inspect.Parameter.empty
+    required = frozenset(field for field, is_required in fields.items() if is_required)
+    known = frozenset(fields)
+    structure = operation.input
+    if structure is not None:
+        if not takes_all:
+            extra = [field for field in structure.fields if field not in known]
+            if extra:
+                raise ApiError(f"{key}.input.{extra[0]}", "declared in input, but the handler takes no such parameter")
+        for field in sorted(required):
+            spec = structure.fields.get(field)
+            if spec is None:
+                raise ApiError(f"{key}.input", f"the handler requires {field!r}, which input does not declare")
+            if not spec.required and not spec.has_default:
+                raise ApiError(f"{key}.input.{field}", "optional without a default, but the handler requires it")
+    ignore = operation.unknown_fields == "ignore"
+
+    def unpack(request: Container, response: Container, context: ServiceContext) -> None:
+        given = request.__dict__
+        if not required <= given.keys():
+            missing = sorted(required - given.keys())
+            raise invalid_request([FieldError(field, "a value", "nothing (the field is missing)") for field in missing])
+        if takes_all or given.keys() <= known:
+            arguments = given
+        elif ignore:
+            arguments = {field: value for field, value in given.items() if field in known}
+        else:
+            accepted = ", ".join(fields) or "none"
+            raise invalid_request(
+                [
+                    FieldError(field, f"no such field (known: {accepted})", "a value")
+                    for field in given
+                    if field not in known
+                ]
+            )
+        if takes_context:
+            if "context" in arguments:
+                if not ignore:
+                    raise invalid_request([FieldError("context", "no such field", "a value")])
+                arguments = {field: value for field, value in arguments.items() if field != "context"}
+            result = function(**arguments, context=context)
+        else:
+            result = function(**arguments)
+        if result is None:
+            return
+        if not isinstance(result, Mapping):
+            raise TypeError(
+                f"the handler of {name!r} unpacks its fields and must return a mapping of response fields "
+                f"or None, not {type(result).__name__}"
+            )
+        response.__dict__.update(result)
+
+    unpack.__wrapped__ = function  # type: ignore[attr-defined]
+    unpack.__qualname__ = getattr(function, "__qualname__", name)
+    # Read by the OpenAPI document and `pyservice chain`, for handlers without a declared input.
+    unpack._pyservice_unpack = (fields, takes_all or ignore)  # type: ignore[attr-defined]
+    return unpack
 
 
 class Service(Owner):
@@ -219,6 +456,8 @@ class Service(Owner):
         api: the checked description.
         exceptions: exception classes by name: ``service.exceptions.DoesNotExist``.
         plugins: the plugin instances named in the description, in order.
+        readiness: the checks the readiness endpoint runs; add to them with
+            :meth:`add_readiness_check`.
         side: ``"service"``.
     """
 
@@ -228,24 +467,44 @@ class Service(Owner):
 
     def __init__(self, *, available_plugins: Iterable[type[Plugin]] = (), **api: Any) -> None:
         self._handlers: dict[str, Callable[..., Any]] = {}
+        self._get_endpoints: dict[str, GetEndpoint] = {}
+        self._openapi_body: bytes | None = None
+        # Made before the plugins are set up, so that they can add their checks; configured after.
+        self.readiness = ReadinessChecks(2.0)
         super().__init__(available_plugins, api)
+        self.readiness.debug = self.api.debug
+        if self.api.health is not None:
+            self.readiness.timeout = self.api.health.timeout
         self._whitelist: dict[type[BaseException], tuple[str, int]] = {
             exception_class(name): (name, status) for name, status in self.api.exceptions.items()
         }
 
-    def operation(self, name: str | None = None) -> Callable[[F], F]:
+    def operation(self, name: str | None = None, *, unpack: bool = False) -> Callable[[F], F]:
         """Register the decorated function as the handler of an operation.
 
         The handler is called as ``handler(request, response, context)`` and
         fills ``response``; the exceptions it raises that the api whitelists
         reach the caller by name.
 
+        With ``unpack=True`` it is a plain function of the request's fields,
+        ``def greet(name, city="Paris", context=None)``: each field is passed
+        as the keyword argument of its name (a parameter named ``context``
+        gets the context, ``**fields`` gets every field), and the mapping it
+        returns is the response (``None``: an empty one). A missing required
+        field, or one the function does not take, is answered 400
+        ``InvalidRequest`` before it runs (unknown fields are dropped
+        instead when the operation says ``"unknown_fields": "ignore"``).
+        The signature is read once, here.
+
         Args:
             name: the operation's name; defaults to the function's name.
+            unpack: call the function with the request's fields as keyword
+                arguments, and answer what it returns.
 
         Raises:
-            ApiError: the api does not declare the operation, or it already
-                has a handler.
+            ApiError: the api does not declare the operation, it already
+                has a handler, or (``unpack``) the function's parameters do
+                not fit the operation's declared ``input``.
         """
 
         def register(function: F) -> F:
@@ -254,11 +513,41 @@ class Service(Owner):
                 raise ApiError("operations", f"handler for {op!r}, which the api does not declare")
             if op in self._handlers:
                 raise ApiError(f"operations.{op}", "a handler is already registered")
-            self._handlers[op] = function
+            self._handlers[op] = _unpacking(function, self.api.operations[op]) if unpack else function
             self._compiled = None
             return function
 
         return register
+
+    def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
+        """Add a check to the readiness endpoint (``health.ready``).
+
+        Plugins call it in ``setup`` (the database answers, Redis answers).
+        The check is called with no arguments, in a thread of its own, at
+        each probe; it returns ``None`` when ready, or returns or raises the
+        reason it is not. A check that takes longer than ``health.timeout``
+        counts as not ready, and the probe answers anyway.
+
+        Args:
+            name: the check's name in the answer; unique per service.
+            check: the function.
+
+        Raises:
+            ValueError: the name is already taken.
+        """
+        self.readiness.add(name, check)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of this service, as a dict.
+
+        Paths with POST for each operation, request and response schemas
+        from their ``input`` and ``output``, the protocol's error shape as a
+        component, and each operation's possible errors (its exceptions,
+        the api's, and the protocol's) as responses; see docs/openapi.md.
+        """
+        from ._openapi import openapi_document
+
+        return openapi_document(self)
 
     # -- serving ----------------------------------------------------------
 
@@ -280,11 +569,45 @@ class Service(Owner):
         if missing and api.require_handlers:
             raise ApiError("require_handlers", f"no handler for {', '.join(sorted(missing))}")
         routes = {
-            api.endpoint.path_for(api.version, name): _Route(op, self._handlers.get(name), self._hooks)
+            api.endpoint.path_for(api.version, name): _Route(
+                op,
+                self._handlers.get(name),
+                self._hooks,
+                check_output=api.debug,
+                whitelist=self._operation_whitelist(op),
+            )
             for name, op in api.operations.items()
         }
+        self._get_endpoints = self._compile_get_endpoints()
         self._compiled = routes
         return routes
+
+    def _operation_whitelist(self, operation: Operation) -> dict[type[BaseException], tuple[str, int]]:
+        if not operation.exceptions:
+            return self._whitelist
+        whitelist = dict(self._whitelist)
+        for name, status in operation.exceptions.items():
+            whitelist[exception_class(name)] = (name, status)
+        return whitelist
+
+    def _compile_get_endpoints(self) -> dict[str, GetEndpoint]:
+        endpoints: dict[str, GetEndpoint] = {}
+        health = self.api.health
+        if health is not None:
+            if health.live is not None:
+                endpoints[health.live] = live_endpoint
+            if health.ready is not None:
+                endpoints[health.ready] = ready_endpoint([("", self.readiness)])
+        if self.api.openapi is not None:
+            endpoints[self.api.openapi] = self._serve_openapi
+        return endpoints
+
+    def _serve_openapi(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        body = self._openapi_body
+        if body is None:
+            body = self._openapi_body = dumps(self.openapi())
+        start_response(STATUS_LINES[200], [JSON_HEADER, ("Content-Length", str(len(body)))])
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def wsgi_application(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         """The WSGI application (PEP 3333) serving this service."""
@@ -295,8 +618,12 @@ class Service(Owner):
         if route is None or environ["REQUEST_METHOD"] != "POST":
             return self._refuse(environ, start_response, route)
         context = ServiceContext(self, route, environ)
+        timeout = environ.get(ENVIRON_KEY)
         try:
-            route.run(context)
+            if timeout is None:
+                route.run(context)
+            else:
+                _run_with_deadline(context, route, timeout)
             body = context.response_body
             if body is None:
                 # A request-scope hook stopped the call before decoding.
@@ -318,6 +645,9 @@ class Service(Owner):
 
     def _refuse(self, environ: WSGIEnvironment, start_response: StartResponse, route: _Route | None) -> list[bytes]:
         if route is None:
+            endpoint = self._get_endpoints.get(environ.get("PATH_INFO", ""))
+            if endpoint is not None:
+                return answer_get(endpoint, environ, start_response)
             refusal = RequestRefused(404, "UnknownOperation", "no operation at this path")
         else:
             refusal = RequestRefused(405, "MethodNotAllowed", "operations are called with POST", [("Allow", "POST")])
@@ -335,9 +665,10 @@ class Service(Owner):
         is over, unless a hook set ``context.error_logged``.
         """
         if isinstance(exc, RequestRefused):
-            body = error_body("protocol", exc.name, exc.message)
+            body = error_body("protocol", exc.name, exc.message, **exc.extra)
             return ErrorAnswer(exc.status, "protocol", exc.name, body, exc.headers)
-        found = self._whitelisted(type(exc))
+        route = None if context is None else context._route
+        found = self._whitelisted(type(exc), None if route is None else route.whitelist)
         if found is not None:
             name, status = found
             body = error_body("exception", name, str(exc), args=list(exc.args))
@@ -349,8 +680,11 @@ class Service(Owner):
             body = error_body("internal", "InternalError", "internal error")
         return ErrorAnswer(500, "internal", "InternalError", body, [])
 
-    def _whitelisted(self, cls: type[BaseException]) -> tuple[str, int] | None:
-        whitelist = self._whitelist
+    def _whitelisted(
+        self, cls: type[BaseException], whitelist: dict[type[BaseException], tuple[str, int]] | None = None
+    ) -> tuple[str, int] | None:
+        if whitelist is None:
+            whitelist = self._whitelist
         found = whitelist.get(cls)
         if found is None:
             # A subclass of a whitelisted exception travels as its base.

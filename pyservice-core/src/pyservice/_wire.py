@@ -54,14 +54,24 @@ class RequestRefused(Exception):
         name: the error's stable name, for example ``"BodyTooLarge"``.
         message: what was wrong, for a person.
         headers: extra answer headers, for example ``Allow`` on a 405.
+        extra: more members of the error object, for example the
+            ``errors`` list of an ``InvalidRequest``.
     """
 
-    def __init__(self, status: int, name: str, message: str, headers: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        name: str,
+        message: str,
+        headers: list[tuple[str, str]] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.name = name
         self.message = message
         self.headers = headers or []
+        self.extra: Mapping[str, Any] = extra or {}
 
 
 def _check_content_type(value: str | None) -> None:

@@ -9,6 +9,9 @@ Fixtures:
   ``postgresql://postgres@127.0.0.1:5432/test``).
 - ``live_server``: a factory of :class:`~pyservice.testing.LiveServer`
   instances, stopped after the test.
+- ``service_client``: a factory of in-process clients,
+  ``service_client(service)`` (see :func:`~pyservice.testing.client_for`),
+  closed after the test.
 
 Where Redis or PostgreSQL does not answer, the tests that ask for them are
 skipped with the reason, unless ``PYSERVICE_REQUIRE_SERVICES=1`` is set (CI
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from .testing import LiveServer
+from ._client import Client
+from .testing import LiveServer, client_for
 
 REQUIRE_SERVICES_ENV = "PYSERVICE_REQUIRE_SERVICES"
 REDIS_ENV = "PYSERVICE_TEST_REDIS"
@@ -94,3 +98,18 @@ def live_server() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def service_client() -> Iterator[Callable[..., Client]]:
+    """Make in-process clients: ``service_client(service)``, with :func:`~pyservice.testing.client_for`'s options."""
+    made: list[Client] = []
+
+    def make(service: Any, api: Mapping[str, Any] | None = None, **options: Any) -> Client:
+        client = client_for(service, api, **options)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()

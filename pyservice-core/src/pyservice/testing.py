@@ -3,12 +3,15 @@
 - :func:`client_for` builds a Client wired to a Service in-process: the
   real WSGI application answers, both sides' plugins run, bodies are
   encoded and decoded, and no socket is opened.
+- :func:`stub` replaces the HTTP exchange of one operation of a Client for
+  the length of a ``with`` block: the client's own hooks still run.
 - :class:`LiveServer` runs a Service under ``pyservice serve`` (a real
   multi-worker server) on a free loopback port, and stops it afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -17,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,11 +29,13 @@ import requests
 import requests.adapters
 from requests.structures import CaseInsensitiveDict
 
-from ._client import Client
+from ._client import Client, ClientContext
+from ._container import Container
 from ._plugin import Plugin
+from ._wire import encode, loads
 from .typing import WSGIApplication
 
-__all__ = ["LiveServer", "WSGITransport", "client_for", "free_port"]
+__all__ = ["LiveServer", "Stub", "WSGITransport", "client_for", "free_port", "stub"]
 
 
 class WSGITransport(requests.adapters.BaseAdapter):
@@ -113,20 +118,115 @@ def client_for(
     *,
     available_plugins: Iterable[type[Plugin]] = (),
     remote_addr: str = "127.0.0.1",
+    validate: bool = False,
 ) -> Client:
     """A Client whose calls are answered in-process by ``service``.
 
     Args:
-        service: a Service (or any WSGI application).
+        service: a Service, a ServiceGroup (give ``api``: the version the
+            client is pinned to), or any WSGI application.
         api: the client's api description; by default the service's own.
         available_plugins: plugin classes for the client, by name.
         remote_addr: the caller address the service sees.
+        validate: the Client's ``validate``: check requests before sending.
     """
     description = dict(api if api is not None else service.api.raw)
     session = requests.Session()
     session.mount("http://", WSGITransport(service, remote_addr=remote_addr))
     session.mount("https://", WSGITransport(service, remote_addr=remote_addr))
-    return Client(session=session, available_plugins=available_plugins, **description)
+    return Client(session=session, available_plugins=available_plugins, validate=validate, **description)
+
+
+class Stub:
+    """What :func:`stub` yields: the calls the stubbed operation received.
+
+    Attributes:
+        operation: the stubbed operation's name.
+        calls: the request of each call, as the service would have decoded
+            it (after the client's hooks changed it), oldest first.
+    """
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        self.calls: list[Container] = []
+
+    def __repr__(self) -> str:
+        return f"<Stub {self.operation}: {len(self.calls)} calls>"
+
+
+@contextlib.contextmanager
+def stub(
+    client: Client,
+    operation: str,
+    response: Mapping[str, Any] | None = None,
+    raises: BaseException | type[BaseException] | None = None,
+    handler: Callable[[Container], Mapping[str, Any] | None] | None = None,
+) -> Iterator[Stub]:
+    """Replace the HTTP exchange of one operation of ``client`` within a ``with`` block.
+
+    Only the exchange is replaced: the client's request, operation and
+    attempt hooks run, the request is encoded (and must be encodable), and
+    the answer is decoded as a real one would be. Other operations are
+    untouched::
+
+        with stub(client, "get_item", response={"item": {"id": 1}}) as get_item:
+            assert client.get_item(id=1).item == {"id": 1}
+        assert get_item.calls == [{"id": 1}]
+
+    Args:
+        client: the Client to stub.
+        operation: the operation to stub.
+        response: the response fields every call answers (default: none).
+        raises: an exception (or exception class) every call raises, in
+            place of the exchange: ``client.exceptions.DoesNotExist("gone")``,
+            or ``pyservice.CallTimeout(..., operation=...)`` to exercise
+            retries.
+        handler: ``handler(request)`` returns the response fields (or
+            raises) for each call; for answers that depend on the request.
+
+    Yields:
+        A :class:`Stub` recording the calls.
+
+    Raises:
+        AttributeError: the client's api does not declare ``operation``.
+        ValueError: more than one of ``response``, ``raises`` and ``handler``.
+    """
+    if operation not in client.api.operations:
+        raise AttributeError(f"{client.api.name} has no operation {operation!r}")
+    if sum(given is not None for given in (response, raises, handler)) > 1:
+        raise ValueError("give one of response, raises and handler")
+    record = Stub(operation)
+
+    def send(context: ClientContext) -> None:
+        assert context.body is not None
+        request = Container.wrap(loads(context.body))
+        record.calls.append(request)
+        if raises is not None:
+            raise raises
+        fields = handler(request) if handler is not None else response
+        content = encode(dict(fields) if fields is not None else {})
+        answer = requests.Response()
+        answer.status_code = 200
+        answer.reason = "OK"
+        answer.headers = CaseInsensitiveDict({"Content-Type": "application/json", "Content-Length": str(len(content))})
+        answer.raw = io.BytesIO(content)
+        answer._content = content
+        answer.url = context._route.url
+        context.http_response = answer
+        context.status = 200
+
+    stubs = client._stubs
+    previous = stubs.get(operation)
+    stubs[operation] = send
+    client._compiled = None
+    try:
+        yield record
+    finally:
+        if previous is None:
+            stubs.pop(operation, None)
+        else:
+            stubs[operation] = previous
+        client._compiled = None
 
 
 def free_port(host: str = "127.0.0.1") -> int:

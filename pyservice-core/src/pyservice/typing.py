@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ._container import Container
 
-__all__ = ["Handler", "OperationHook", "RequestHook", "StartResponse", "WSGIApplication", "WSGIEnvironment"]
+__all__ = [
+    "Handler",
+    "OperationHook",
+    "ReadinessCheck",
+    "RequestHook",
+    "StartResponse",
+    "WSGIApplication",
+    "WSGIEnvironment",
+]
 
 #: The environ dict of a WSGI request (PEP 3333).
 WSGIEnvironment = dict[str, Any]
@@ -60,3 +68,8 @@ class OperationHook(Protocol):
     """
 
     def __call__(self, request: Container, response: Container, context: Any, /) -> object: ...
+
+
+#: A readiness check (``service.add_readiness_check``): returns None when
+#: ready, or returns (or raises) the reason it is not.
+ReadinessCheck = Callable[[], object]

@@ -1,0 +1,170 @@
+"""Several services in one WSGI application: versions of one api, served side by side."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ApiError
+from ._health import GetEndpoint, answer_get, live_endpoint, ready_endpoint
+from ._service import Service
+from ._wire import JSON_HEADER, STATUS_LINES, error_body
+
+if TYPE_CHECKING:
+    from .typing import StartResponse, WSGIEnvironment
+
+__all__ = ["ServiceGroup"]
+
+_NOT_FOUND = error_body("protocol", "UnknownOperation", "no operation at this path")
+
+
+class ServiceGroup:
+    """Serve several services, typically the versions of one api, as one WSGI application.
+
+    Each service keeps its own description, handlers and plugins; the group
+    routes each request to the service whose path it is, and answers the
+    protocol's 404 for any other path. A client is pinned to a version by
+    its own api description::
+
+        v1 = pyservice.Service(**api_v1)  # "version": "v1"
+        v2 = pyservice.Service(**api_v2)  # "version": "v2"
+        app = pyservice.ServiceGroup(v1, v2)
+
+    Health endpoints that several services share a path for are answered
+    once, with the readiness checks of all of them (each named
+    ``"<version>.<check>"``).
+
+    Args:
+        *services: the services, at least one; they must listen on the same
+            endpoint (scheme, host and port).
+
+    Raises:
+        ApiError: no service, endpoints that differ, or two services
+            claiming one path.
+
+    Attributes:
+        services: the services, in the order given.
+    """
+
+    def __init__(self, *services: Service) -> None:
+        if not services:
+            raise ApiError("", "a ServiceGroup needs at least one Service")
+        for service in services:
+            if not isinstance(service, Service):
+                raise ApiError("", f"a ServiceGroup groups Services, got {type(service).__name__}")
+        first = services[0].api.endpoint
+        for service in services[1:]:
+            endpoint = service.api.endpoint
+            if (endpoint.scheme, endpoint.host, endpoint.port) != (first.scheme, first.host, first.port):
+                raise ApiError(
+                    "endpoint",
+                    f"{_name(service)} listens on {endpoint.base_url}, {_name(services[0])} on {first.base_url}: "
+                    "the services of a group share one address",
+                )
+        self.services: tuple[Service, ...] = services
+        self._routes: dict[str, Service] | None = None
+        self._get_endpoints: dict[str, GetEndpoint] = {}
+        self._check_paths()
+
+    def _check_paths(self) -> None:
+        # Paths depend on the descriptions only: a clash is found here, before any handler is registered.
+        owners: dict[str, str] = {}
+        for service in self.services:
+            api = service.api
+            for name in api.operations:
+                path = api.endpoint.path_for(api.version, name)
+                _claim(owners, path, f"{_name(service)} operation {name!r}")
+            if api.openapi is not None:
+                _claim(owners, api.openapi, f"{_name(service)} openapi")
+        health_paths = {
+            path
+            for service in self.services
+            if service.api.health is not None
+            for path in (service.api.health.live, service.api.health.ready)
+            if path is not None
+        }
+        for path in sorted(health_paths):
+            if path in owners:
+                raise ApiError("health", f"the health path {path!r} is also the path of {owners[path]}")
+
+    def compile(self) -> dict[str, Service]:
+        """Compile every service and the group's routing table; done once, before the first call.
+
+        Returns:
+            The service answering each operation path.
+        """
+        routes: dict[str, Service] = {}
+        endpoints: dict[str, GetEndpoint] = {}
+        live: set[str] = set()
+        ready: dict[str, list[Service]] = {}
+        for service in self.services:
+            for path in service.compile():
+                routes[path] = service
+            api = service.api
+            if api.openapi is not None:
+                endpoints[api.openapi] = service._get_endpoints[api.openapi]
+            if api.health is not None:
+                if api.health.live is not None:
+                    live.add(api.health.live)
+                if api.health.ready is not None:
+                    ready.setdefault(api.health.ready, []).append(service)
+        for path in live:
+            endpoints[path] = live_endpoint
+        for path, services in ready.items():
+            prefixed = len(services) > 1
+            endpoints[path] = ready_endpoint(
+                (f"{service.api.version}." if prefixed else "", service.readiness) for service in services
+            )
+        self._get_endpoints = endpoints
+        self._routes = routes
+        return routes
+
+    def wsgi_application(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        """The WSGI application (PEP 3333) serving every service of the group."""
+        routes = self._routes
+        if routes is None:
+            routes = self.compile()
+        path = environ.get("PATH_INFO", "")
+        service = routes.get(path)
+        if service is not None:
+            return service.wsgi_application(environ, start_response)
+        endpoint = self._get_endpoints.get(path)
+        if endpoint is not None:
+            return answer_get(endpoint, environ, start_response)
+        start_response(STATUS_LINES[404], [JSON_HEADER, ("Content-Length", str(len(_NOT_FOUND)))])
+        return [_NOT_FOUND]
+
+    __call__ = wsgi_application
+
+    def describe_chain(self, operation: str | None = None, *, deadline: bool = False) -> str:
+        """The composed chain of each service's operations; see :meth:`Service.describe_chain`."""
+        return "".join(
+            service.describe_chain(operation, deadline=deadline)
+            for service in self.services
+            if operation is None or operation in service.api.operations
+        )
+
+    def openapi(self) -> dict[str, Any]:
+        """One OpenAPI 3.1 document for every service of the group (their paths never clash)."""
+        documents = [service.openapi() for service in self.services]
+        merged = documents[0]
+        names = sorted({service.api.name for service in self.services})
+        merged["info"] = {
+            "title": ", ".join(names),
+            "version": ", ".join(service.api.version for service in self.services),
+        }
+        for document in documents[1:]:
+            merged["paths"].update(document["paths"])
+        return merged
+
+    def __repr__(self) -> str:
+        return f"<ServiceGroup {', '.join(_name(service) for service in self.services)}>"
+
+
+def _name(service: Service) -> str:
+    return f"{service.api.name} {service.api.version}"
+
+
+def _claim(owners: dict[str, str], path: str, owner: str) -> None:
+    if path in owners:
+        raise ApiError("", f"{owner} and {owners[path]} both claim the path {path!r}")
+    owners[path] = owner
