@@ -42,6 +42,15 @@ def main(port: int | None = None) -> None:
         except client.exceptions.ItemRequired as exc:
             print(f"put_item  -> raised ItemRequired: {exc}")
 
+        # The same description without the auth plugin: no API key is sent.
+        others = {name: config for name, config in client_api["plugins"].items() if name != "auth"}
+        anonymous_api = {**client_api, "plugins": others, "exceptions": {**api["exceptions"], "Unauthenticated": {}}}
+        with pyservice.Client(**anonymous_api) as anonymous:
+            try:
+                anonymous.get_item(id=created.id)
+            except anonymous.exceptions.Unauthenticated as exc:
+                print(f"get_item  -> without the API key, raised Unauthenticated: {exc}")
+
         try:
             for n in range(10):
                 client.put_item(item={"name": f"cup {n}"})

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
 
 from pyservice.testing import LiveServer
+from pyservice_auth import generate_api_key
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -24,11 +26,18 @@ import client  # noqa: E402 - the example's own module, next to this file
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        env = {}
+        # The operator's part: a pepper for the service, an API key for the client.
+        pepper = secrets.token_hex(32)
+        key = generate_api_key(pepper, prefix="demo")
+        env = {"ITEMS_PEPPER": pepper, "ITEMS_API_KEY_PREFIX": key.prefix, "ITEMS_API_KEY_HASH": key.hash}
+        os.environ["ITEMS_API_KEY"] = key.key
         if os.environ.get("ITEMS_BACKENDS") != "shared":
             env["ITEMS_DATABASE_URL"] = f"sqlite:///{scratch}/items.sqlite3"
         with LiveServer("service:service", workers=2, cwd=HERE, env=env) as server:
-            backends = "Redis and PostgreSQL" if os.environ.get("ITEMS_BACKENDS") == "shared" else "SQLite and memory"
+            if os.environ.get("ITEMS_BACKENDS") == "shared":
+                backends = "Redis and PostgreSQL"
+            else:
+                backends = "SQLite and memory (the throttle counts per worker process)"
             print(f"items service under gunicorn, 2 workers, {backends}, at {server.url}")
             client.main(server.port)
             output = server.output()

@@ -1,5 +1,8 @@
 """The items service of the README: ``put_item`` and ``get_item``, every plugin on.
 
+Callers authenticate with an API key (run.py makes one, and gives the service
+its hash and the client the key).
+
 Items live in a real table through the sqlalchemy plugin. By default the
 backends are embedded: SQLite, and the throttle's and cache's memory backends
 (one per worker process, which api.json accepts with ``per_process``). With
@@ -32,6 +35,12 @@ def load_api() -> dict:
         plugins["throttle"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:throttle:"}
         plugins["cache"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:cache"}
         plugins["sqlalchemy"]["url"] = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    # The operator's part: the service knows the API key's prefix and the hash of
+    # its secret (never the secret), and reads its pepper from ITEMS_PEPPER.
+    if "ITEMS_API_KEY_HASH" in os.environ:
+        prefix = os.environ["ITEMS_API_KEY_PREFIX"]
+        owner = {"hash": os.environ["ITEMS_API_KEY_HASH"], "principal": "demo-client", "roles": ["writer"]}
+        plugins["auth"]["api_keys"] = {prefix: owner}
     if "ITEMS_DATABASE_URL" in os.environ:
         plugins["sqlalchemy"]["url"] = os.environ["ITEMS_DATABASE_URL"]
     return api

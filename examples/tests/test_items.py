@@ -31,12 +31,14 @@ def check_story(lines):
     assert lines[3].startswith("get_item  -> again, from the cache")
     assert lines[4] == "get_item  -> raised DoesNotExist: no row matches"
     assert lines[5] == "put_item  -> raised ItemRequired: Need an item with a name to put"
-    assert re.fullmatch(r"put_item  -> raised RequestThrottled after \d+ more puts: the limit is 5 a minute", lines[6])
-    assert lines[7] == "server stopped; what its logging plugin wrote:"
-    logged = [line.split() for line in lines[8:]]
+    assert lines[6] == "get_item  -> without the API key, raised Unauthenticated: authentication failed"
+    assert re.fullmatch(r"put_item  -> raised RequestThrottled after \d+ more puts: the limit is 5 a minute", lines[7])
+    assert lines[8] == "server stopped; what its logging plugin wrote:"
+    logged = [line.split() for line in lines[9:]]
     assert ["get_item", "ok", "200"] in [entry[:3] for entry in logged]
     assert ["get_item", "DoesNotExist", "404"] in [entry[:3] for entry in logged]
     assert ["put_item", "RequestThrottled", "429"] in [entry[:3] for entry in logged]
+    assert ["get_item", "Unauthenticated", "401"] in [entry[:3] for entry in logged]
 
 
 def test_the_items_example_runs_on_the_embedded_backends():
@@ -51,3 +53,5 @@ def test_one_switch_moves_the_items_example_to_redis_and_postgresql(redis_url, p
     lines = run({"ITEMS_BACKENDS": "shared", "ITEMS_REDIS_URL": redis_url, "ITEMS_REDIS_PREFIX": prefix})
     assert lines[0].startswith("items service under gunicorn, 2 workers, Redis and PostgreSQL")
     check_story(lines)
+    # Shared by both workers, the throttle's count is exact: 1 put, 1 refused put, then 3 more.
+    assert "after 3 more puts" in lines[7]
