@@ -1,6 +1,6 @@
 """Every plugin at once, on Redis and PostgreSQL, for the load test: ``load_app:service``.
 
-``REDIS_URL``, ``DATABASE_URL``, ``TABLE`` and ``PREFIX`` come from the test.
+``REDIS_URL``, ``DATABASE_URL``, ``TABLE``, ``PREFIX`` and ``LOAD_KEY_SECRET`` come from the test.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ api = {
     "exceptions": {"DoesNotExist": {"status": 404}},
     "plugins": {
         "logging": {"level": "warning"},
+        "auth": {
+            "mode": "signed",
+            "keys": {"load": {"secret_env": "LOAD_KEY_SECRET", "principal": "load-client"}},
+            "nonce_store": "redis",
+            "redis_url": REDIS_URL,
+            "redis_prefix": f"{PREFIX}:nonce:",
+            "allow": ["authenticated"],
+        },
         "throttle": {"backend": "redis", "redis_url": REDIS_URL, "prefix": f"{PREFIX}:throttle:"},
         "cache": {"backend": "redis", "redis_url": REDIS_URL, "prefix": f"{PREFIX}-cache"},
         "sqlalchemy": {"url": os.environ["DATABASE_URL"], "errors": {"not_found": "DoesNotExist"}},
