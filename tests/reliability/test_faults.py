@@ -225,3 +225,30 @@ def test_a_downstream_that_resets_connections_is_a_transport_error_then_recovers
         client.read()
     downstream.mode = "answer"
     assert client.write().ok is True
+
+
+def test_redis_stopped_and_restarted_signed_requests_fail_closed_then_recover(redis, monkeypatch):
+    secret = "s" * 48
+    monkeypatch.setenv("NONCE_KEY_SECRET", secret)
+    env = {"REDIS_URL": redis.url, "NONCE_KEY_SECRET": secret}
+    with LiveServer("nonce_app:service", workers=2, cwd=APPS, env=env) as server:
+        client = pyservice.Client(
+            operations=["ping"],
+            endpoint={"port": server.port},
+            plugins={"auth": {"mode": "signed", "key_id": "faults", "secret_env": "NONCE_KEY_SECRET"}},
+        )
+        assert client.ping().caller == "faults"
+        redis.stop()
+        # Without its nonce store the service cannot refuse a replay, so it refuses every call.
+        with pytest.raises(client.exceptions.AuthUnavailable):
+            client.ping()
+        redis.start()
+
+        def signed_call_passes():
+            try:
+                return client.ping().caller == "faults"
+            except client.exceptions.AuthUnavailable:
+                return False
+
+        assert eventually(signed_call_passes)
+        assert "Traceback" not in server.output()
