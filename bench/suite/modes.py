@@ -1,0 +1,83 @@
+"""How much the suite measures in each mode: smoke, quick and full."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mode:
+    """The knobs of one run; every section reads its own."""
+
+    name: str
+    rounds: int  # interleaved rounds of the in-process, scaling and client sections
+    target: float  # seconds one case's batch takes in a round
+    hook_counts: tuple[int, ...]  # pass-through hooks per scope in the dispatch table
+    hook_sweep: tuple[int, ...]  # the number-of-hooks sweep
+    payload_sizes: tuple[int, ...]  # request bodies, bytes
+    operation_counts: tuple[int, ...]  # operations declared
+    http_apps: tuple[str, ...]
+    http_servers: tuple[str, ...]
+    http_seconds: float  # one wrk run
+    http_warmup: float  # wrk seconds per server before measuring (0: none)
+    http_rounds: int
+    http_connections: int
+    client_target: float
+    memory_calls: int  # calls before measuring what stayed allocated
+
+
+SMOKE = Mode(
+    name="smoke",
+    rounds=1,
+    target=0.002,
+    hook_counts=(1, 5, 20),
+    hook_sweep=(0, 1, 20),
+    payload_sizes=(100, 1_000_000),
+    operation_counts=(10, 1_000),
+    http_apps=("bare", "pyservice", "falcon", "flask"),
+    http_servers=("gunicorn", "granian"),
+    http_seconds=1,
+    http_warmup=0,
+    http_rounds=1,
+    http_connections=8,
+    client_target=0.02,
+    memory_calls=200,
+)
+
+QUICK = Mode(
+    name="quick",
+    rounds=3,
+    target=0.03,
+    hook_counts=(1, 5, 20),
+    hook_sweep=(0, 1, 5, 20),
+    payload_sizes=(100, 10_000, 1_000_000),
+    operation_counts=(10, 1_000, 10_000),
+    http_apps=("bare", "pyservice"),
+    http_servers=("gunicorn", "granian"),
+    http_seconds=2,
+    http_warmup=1,
+    http_rounds=1,
+    http_connections=8,
+    client_target=0.1,
+    memory_calls=2_000,
+)
+
+FULL = Mode(
+    name="full",
+    rounds=9,
+    target=0.2,
+    hook_counts=(1, 5, 20),
+    hook_sweep=(0, 1, 2, 5, 10, 20, 30, 40, 50, 75),
+    payload_sizes=(100, 1_000, 10_000, 100_000, 1_000_000),
+    operation_counts=(10, 100, 1_000, 10_000),
+    http_apps=("bare", "pyservice", "falcon", "flask"),
+    http_servers=("gunicorn", "granian"),
+    http_seconds=6,
+    http_warmup=2,
+    http_rounds=5,
+    http_connections=8,
+    client_target=0.5,
+    memory_calls=20_000,
+)
+
+MODES = {mode.name: mode for mode in (SMOKE, QUICK, FULL)}
