@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._api import Operation
 from ._chain import Context, Hook, Step, adapt_operation_hook, chain_end, hooks_for
-from ._container import Container, new_container, wrap
+from ._container import Container, new_container
 from ._deadline import ENVIRON_KEY, current_deadline, parse_timeout
 from ._errors import ApiError, PyserviceError
 from ._headers import EnvironHeaders
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["ErrorAnswer", "Service", "ServiceContext"]
 
 logger = logging.getLogger("pyservice")
+_new_object = object.__new__
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -84,6 +85,7 @@ class ServiceContext(Context):
     error_logged = False
     deadline: float | None = None
     _body: bytes | None = None
+    _next = 0
 
     def __init__(self, service: Service, route: _Route, environ: WSGIEnvironment) -> None:
         self.service = service
@@ -93,7 +95,6 @@ class ServiceContext(Context):
         self.response_headers: list[tuple[str, str]] = []
         self._route = route
         self._steps = route.steps
-        self._next = 0
 
     @property
     def headers(self) -> EnvironHeaders:
@@ -255,7 +256,9 @@ def _decode(body: bytes) -> Container:
         raise RequestRefused(400, "MalformedJSON", f"the body is not valid JSON: {exc}") from None
     if type(data) is not dict:
         raise RequestRefused(400, "MalformedRequest", f"the body must be a JSON object, not {type(data).__name__}")
-    return wrap(data)
+    request: Container = _new_object(Container)  # wrap(data), without the call: this runs on every request
+    request.__dict__ = data
+    return request
 
 
 #: At most this many field errors are sent back; the message says how many more there were.
@@ -638,7 +641,7 @@ class Service(Owner):
             headers = [JSON_HEADER, ("Content-Length", str(len(body))), *answer.headers]
         if context.response_headers:
             headers.extend(context.response_headers)
-        start_response(STATUS_LINES.get(status) or f"{status} Unknown", headers)
+        start_response("200 OK" if status == 200 else STATUS_LINES.get(status) or f"{status} Unknown", headers)
         return [body]
 
     __call__ = wsgi_application
