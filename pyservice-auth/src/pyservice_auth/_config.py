@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,6 @@ __all__ = [
     "check_allow",
     "check_api_key",
     "check_api_keys",
-    "check_callable",
     "check_env_name",
     "check_jwt",
     "check_key_id",
@@ -329,30 +327,6 @@ def check_jwt(value: Mapping[str, Any] | None) -> JwtSpec | None:
     if not isinstance(principal_claim, str) or not isinstance(roles_claim, str):
         raise ValueError("jwt.principal_claim and jwt.roles_claim: expected claim names")
     return JwtSpec(specs, audience, issuer, float(leeway), principal_claim, roles_claim)
-
-
-def load_object(target: str) -> Any:
-    """Import ``module:attribute``."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise ValueError("expected 'module:attribute'")
-    try:
-        found: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import {target!r} ({exc})") from None
-    return found
-
-
-def check_callable(value: object) -> Callable[..., Any] | None:
-    """A callable, or ``module:attribute`` naming one."""
-    if value is None:
-        return None
-    found = load_object(value) if isinstance(value, str) else value
-    if not callable(found):
-        raise ValueError("expected a callable or 'module:attribute' naming one")
-    return found  # type: ignore[no-any-return]
 
 
 def check_nonce_store(value: str | NonceStore) -> str | NonceStore:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pyservice
+from pyservice.checks import callable_or_import
 
 from ._client import setup_client
 from ._config import (
     check_allow,
     check_api_key,
     check_api_keys,
-    check_callable,
     check_env_name,
     check_jwt,
     check_key_id,
@@ -107,7 +107,10 @@ class Auth(pyservice.Plugin):
             check=check_jwt,
         ),
         "clock": Option(
-            object, None, "A callable returning Unix seconds, or 'module:attribute'; for tests.", check=check_callable
+            object,
+            None,
+            "A callable returning Unix seconds, or 'module:attribute'; for tests.",
+            check=callable_or_import,
         ),
         "key_id": Option(_OPTIONAL_STR, None, "Client: the signing key's id.", check=check_key_id),
         "secret": Option(_OPTIONAL_STR, None, "Client: the signing secret.", secret=True, check=check_secret),
@@ -126,7 +129,7 @@ class Auth(pyservice.Plugin):
             object,
             None,
             "Client: a callable returning a fresh token for each attempt, or 'module:attribute'.",
-            check=check_callable,
+            check=callable_or_import,
         ),
     }
     operation_options: ClassVar[dict[str, pyservice.Option]] = {

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pyservice import ApiError, Container, Option, Plugin
+from pyservice.checks import positive, positive_int
 from pyservice.exceptions import exception_class, is_exception_name
 
 from ._backend import Backend
@@ -24,18 +25,6 @@ __all__ = ["Cache", "cache_of"]
 
 _BACKENDS = ("memory", "redis")
 _SIDES = ("service", "client")
-
-
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError("expected a number greater than 0")
-    return value
-
-
-def _positive_int(value: int) -> int:
-    if value <= 0:
-        raise ValueError("expected an integer greater than 0")
-    return value
 
 
 def _fraction(value: float) -> float:
@@ -80,11 +69,11 @@ def _header_names(value: list[Any]) -> tuple[str, ...]:
     return tuple(value)
 
 
-_TTL = Option(float, 60.0, "Seconds a successful answer is kept, before jitter.", check=_positive)
-_NEGATIVE_TTL = Option(float, 5.0, "Seconds a cached exception is kept, before jitter.", check=_positive)
+_TTL = Option(float, 60.0, "Seconds a successful answer is kept, before jitter.", check=positive)
+_NEGATIVE_TTL = Option(float, 5.0, "Seconds a cached exception is kept, before jitter.", check=positive)
 _JITTER = Option(float, 0.1, "Fraction of a TTL taken off at random, so keys expire apart.", check=_fraction)
 _LOCK_TIMEOUT = Option(
-    float, 5.0, "Seconds concurrent misses of one key wait for the call computing it.", check=_positive
+    float, 5.0, "Seconds concurrent misses of one key wait for the call computing it.", check=positive
 )
 _VARY_HEADERS = Option(
     list,
@@ -127,12 +116,12 @@ class Cache(Plugin):
         "negative_ttl": _NEGATIVE_TTL,
         "jitter": _JITTER,
         "lock_timeout": _LOCK_TIMEOUT,
-        "max_entries": Option(int, 10_000, "Memory backend: the most entries kept.", check=_positive_int),
-        "max_bytes": Option(int, 64 << 20, "Memory backend: the approximate most bytes kept.", check=_positive_int),
-        "socket_timeout": Option(float, 0.1, "Redis backend: seconds per connect and per command.", check=_positive),
-        "retry_interval": Option(float, 1.0, "Seconds the backend is left alone after it failed.", check=_positive),
+        "max_entries": Option(int, 10_000, "Memory backend: the most entries kept.", check=positive_int),
+        "max_bytes": Option(int, 64 << 20, "Memory backend: the approximate most bytes kept.", check=positive_int),
+        "socket_timeout": Option(float, 0.1, "Redis backend: seconds per connect and per command.", check=positive),
+        "retry_interval": Option(float, 1.0, "Seconds the backend is left alone after it failed.", check=positive),
         "warn_interval": Option(
-            float, 60.0, "The least seconds between two 'backend unavailable' warnings.", check=_positive
+            float, 60.0, "The least seconds between two 'backend unavailable' warnings.", check=positive
         ),
         "vary_headers": _VARY_HEADERS,
     }

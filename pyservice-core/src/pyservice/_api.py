@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ._errors import ApiError
 from ._options import Option, check_options, describe
 from ._structures import Structure, parse_structure
+from .checks import non_negative_int, positive, positive_int
 from .exceptions import exception_class, is_exception_name
 
 if TYPE_CHECKING:
@@ -164,24 +165,6 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError("expected a number greater than 0")
-    return value
-
-
-def _positive_int(value: int) -> int:
-    if value <= 0:
-        raise ValueError("expected an integer greater than 0")
-    return value
-
-
-def _non_negative_int(value: int) -> int:
-    if value < 0:
-        raise ValueError("expected an integer of at least 0")
-    return value
-
-
 def _port(value: int) -> int:
     if not 0 <= value <= 65535:
         raise ValueError("expected a port number from 0 to 65535")
@@ -235,12 +218,12 @@ def _timeout(value: float | Mapping[str, Any]) -> Timeout:
     if isinstance(value, Mapping):
         parts = check_options("", _TIMEOUT_PARTS, value)
         return Timeout(parts["connect"], parts["read"])
-    return Timeout(_positive(value), _positive(value))
+    return Timeout(positive(value), positive(value))
 
 
 _TIMEOUT_PARTS = {
-    "connect": Option(float, 10.0, "Seconds to wait for a connection.", check=_positive),
-    "read": Option(float, 10.0, "Seconds to wait for the answer.", check=_positive),
+    "connect": Option(float, 10.0, "Seconds to wait for a connection.", check=positive),
+    "read": Option(float, 10.0, "Seconds to wait for the answer.", check=positive),
 }
 
 ENDPOINT_OPTIONS: dict[str, Option] = {
@@ -262,8 +245,8 @@ API_OPTIONS: dict[str, Option] = {
     "operations": Option((list, dict), [], "Operation names, or a mapping of name to options."),
     "exceptions": Option((list, dict), [], "Exception names that may cross the wire."),
     "plugins": Option(dict, {}, "Plugin names to their config, outermost first."),
-    "max_body_size": Option(int, DEFAULT_MAX_BODY_SIZE, "Largest request body read, in bytes.", check=_positive_int),
-    "retries": Option(int, 2, "Retries of an idempotent call after a transport failure.", check=_non_negative_int),
+    "max_body_size": Option(int, DEFAULT_MAX_BODY_SIZE, "Largest request body read, in bytes.", check=positive_int),
+    "retries": Option(int, 2, "Retries of an idempotent call after a transport failure.", check=non_negative_int),
     "require_handlers": Option(bool, False, "Refuse to start while a declared operation has no handler."),
     "health": Option(
         (dict, type(None)),
@@ -280,12 +263,12 @@ _HEALTH_OPTIONS = {
     "ready": Option(
         (str, type(None)), "/health/ready", "The readiness path; null switches it off.", check=_optional_path
     ),
-    "timeout": Option(float, 2.0, "Seconds each readiness check may take.", check=_positive),
+    "timeout": Option(float, 2.0, "Seconds each readiness check may take.", check=positive),
 }
 
 OPERATION_OPTIONS: dict[str, Option] = {
     "idempotent": Option(bool, False, "The client may retry the call after a transport failure."),
-    "max_body_size": Option(int, None, "Largest request body read for this operation.", check=_positive_int),
+    "max_body_size": Option(int, None, "Largest request body read for this operation.", check=positive_int),
     "timeout": Option((float, dict), None, "Client timeout for this operation.", check=_timeout),
     "plugins": Option(dict, {}, "Per-operation plugin overrides; false switches one off."),
     "input": Option((list, dict), None, "The request's fields: a list of names, or a mapping of name to type."),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from pyservice import ApiError, ClientError, Option, Plugin, ServiceError, TransportError
+from pyservice.checks import one_of
 from structlog.contextvars import bind_contextvars, merge_contextvars, reset_contextvars
 from structlog.typing import Processor
 
@@ -52,15 +53,6 @@ CALL_FIELDS = (
 )
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _TRUNCATED = "...[truncated]"
-
-
-def _one_of(choices: Mapping[str, Any] | tuple[str, ...]) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(repr(choice) for choice in choices)}")
-        return value
-
-    return check
 
 
 def _fields(value: list[Any]) -> list[str]:
@@ -111,8 +103,8 @@ class LoggingPlugin(Plugin):
 
     name = "logging"
     options: ClassVar[Mapping[str, Option]] = {
-        "renderer": Option(str, "json", "'json' (JSON lines) or 'console'.", check=_one_of(("json", "console"))),
-        "level": Option(str, "info", "The lowest level written.", check=_one_of(LEVELS)),
+        "renderer": Option(str, "json", "'json' (JSON lines) or 'console'.", check=one_of(("json", "console"))),
+        "level": Option(str, "info", "The lowest level written.", check=one_of(LEVELS)),
         "fields": Option(list, list(CALL_FIELDS), "The call fields events may carry.", check=_fields),
         "sample_rate": _SAMPLE_RATE,
         "logger_name": Option(str, "pyservice.access", "The stdlib logger lines are written to."),
@@ -120,7 +112,7 @@ class LoggingPlugin(Plugin):
             str,
             "stderr",
             "'stderr', 'stdout', or 'stdlib' (the application's handlers).",
-            check=_one_of(("stderr", "stdout", "stdlib")),
+            check=one_of(("stderr", "stdout", "stdlib")),
         ),
         "configure_stdlib": Option(
             bool, False, "Render every stdlib log record the same way (replaces root handlers)."

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pyservice import ApiError, Option, Plugin
+from pyservice.checks import non_negative_int, positive
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -33,18 +34,6 @@ _CONTEXT_NAMES = frozenset(
         "response_body", "caller", "principal", "headers", "remote_addr", "body", "side", "process_request",
     }
 )  # fmt: skip
-
-
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError("expected a number greater than 0")
-    return value
-
-
-def _non_negative_int(value: int) -> int:
-    if value < 0:
-        raise ValueError("expected an integer of at least 0")
-    return value
 
 
 def _attribute(value: str) -> str:
@@ -103,13 +92,13 @@ class SQLAlchemy(Plugin):
             (str, sessionmaker), None, "A sessionmaker, or 'module:attribute' of one, instead of url."
         ),
         "attribute": Option(str, "session", "The context attribute that holds the session.", check=_attribute),
-        "pool_size": Option(int, 5, "Connections kept open in each process.", check=_non_negative_int),
-        "max_overflow": Option(int, 10, "Connections opened beyond pool_size under load.", check=_non_negative_int),
-        "pool_timeout": Option(float, 10.0, "Seconds to wait for a free connection.", check=_positive),
+        "pool_size": Option(int, 5, "Connections kept open in each process.", check=non_negative_int),
+        "max_overflow": Option(int, 10, "Connections opened beyond pool_size under load.", check=non_negative_int),
+        "pool_timeout": Option(float, 10.0, "Seconds to wait for a free connection.", check=positive),
         "pool_pre_ping": Option(bool, True, "Test each connection as it leaves the pool."),
-        "pool_recycle": Option(float, None, "Replace connections older than this many seconds.", check=_positive),
+        "pool_recycle": Option(float, None, "Replace connections older than this many seconds.", check=positive),
         "statement_timeout": Option(
-            float, None, "Seconds a statement may run (PostgreSQL), set at connect.", check=_positive
+            float, None, "Seconds a statement may run (PostgreSQL), set at connect.", check=positive
         ),
         "echo": Option(bool, False, "Log every statement to the sqlalchemy.engine logger."),
         "hide_parameters": Option(bool, True, "Keep bound values out of error messages and logs."),

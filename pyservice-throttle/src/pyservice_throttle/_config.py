@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any
+from pyservice.checks import import_object
 
 from ._backend import Backend
 from ._rate import Rate, parse_rate
@@ -13,7 +11,6 @@ __all__ = [
     "FORWARDING_HEADERS",
     "check_backend",
     "check_burst",
-    "check_callable",
     "check_fraction",
     "check_key",
     "check_non_negative",
@@ -21,7 +18,6 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_rate",
-    "load_object",
 ]
 
 #: Headers anyone can write: keying on them would let a caller pick its own budget.
@@ -82,34 +78,11 @@ def check_key(value: str) -> str:
     return f"{kind}:{name.strip()}"
 
 
-def load_object(path: str) -> Any:
-    """Import ``module:attribute``."""
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ValueError("expected 'module:attribute'")
-    try:
-        found: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"expected an importable 'module:attribute' ({exc})") from None
-    return found
-
-
-def check_callable(value: object) -> Callable[..., Any] | None:
-    if value is None:
-        return None
-    found = load_object(value) if isinstance(value, str) else value
-    if not callable(found):
-        raise ValueError("expected a callable, or 'module:attribute' naming one")
-    return found  # type: ignore[no-any-return]
-
-
 def check_backend(value: object) -> object:
     if isinstance(value, Backend) or value in ("memory", "redis"):
         return value
     if isinstance(value, str):
-        found = load_object(value)
+        found = import_object(value)
         if isinstance(found, Backend) or callable(found):
             return found
         raise ValueError(f"expected 'module:attribute' naming a Backend or a factory of one, found {found!r}")

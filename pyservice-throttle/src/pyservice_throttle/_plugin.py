@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pyservice
+from pyservice.checks import callable_or_import
 
 from ._backend import Backend
 from ._client import setup_client
 from ._config import (
     check_backend,
     check_burst,
-    check_callable,
     check_fraction,
     check_key,
     check_non_negative,
@@ -101,7 +101,7 @@ class Throttle(pyservice.Plugin):
             object,
             None,
             "A callable returning seconds, or 'module:attribute' naming one; for tests.",
-            check=check_callable,
+            check=callable_or_import,
         ),
         "retries": _RETRIES,
         "max_wait": _MAX_WAIT,
@@ -111,7 +111,7 @@ class Throttle(pyservice.Plugin):
         "pace": _PACE,
         "pace_burst": _PACE_BURST,
         "sleep": pyservice.Option(
-            object, None, "Client: a callable taking seconds to wait; for tests.", check=check_callable
+            object, None, "Client: a callable taking seconds to wait; for tests.", check=callable_or_import
         ),
     }
     operation_options: ClassVar[dict[str, pyservice.Option]] = {
