@@ -268,3 +268,49 @@ def test_one_client_is_safe_to_share_between_threads(items_service):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_an_attempt_hook_can_ask_for_another_attempt_after_a_delay():
+    answers = iter(["429 Too Many Requests", "429 Too Many Requests", "200 OK"])
+    seen = []
+
+    def limited(environ, start_response):
+        status = next(answers)
+        seen.append(environ.get("HTTP_X_ATTEMPT"))
+        start_response(status, [("Content-Type", "application/json"), ("Retry-After", "0")])
+        if status.startswith("429"):
+            return [b'{"error": {"kind": "exception", "name": "RequestThrottled", "message": "", "args": []}}']
+        return [b'{"ok": true}']
+
+    # Not idempotent, and no api retries: only the hook's request sends it again.
+    client = client_for(limited, {"operations": ["op"], "retries": 0, "exceptions": ["RequestThrottled"]})
+    delays = []
+
+    @client.plugin(scope="attempt")
+    def wait_when_throttled(context):
+        context.headers["X-Attempt"] = str(context.attempt)
+        context.process_request()
+        if context.status == 429 and context.attempt < 3:
+            delays.append(float(context.http_response.headers["Retry-After"]))
+            context.retry_after = 0.0
+
+    assert client.op().ok is True
+    assert seen == ["1", "2", "3"]
+    assert delays == [0.0, 0.0]
+
+
+def test_a_hook_that_stops_asking_gets_the_answer_raised():
+    def limited(environ, start_response):
+        start_response("429 Too Many Requests", [("Content-Type", "application/json")])
+        return [b'{"error": {"kind": "exception", "name": "RequestThrottled", "message": "", "args": []}}']
+
+    client = client_for(limited, {"operations": ["op"], "exceptions": {"RequestThrottled": {"status": 429}}})
+
+    @client.plugin(scope="attempt")
+    def twice(context):
+        context.process_request()
+        if context.attempt < 2:
+            context.retry_after = 0.0
+
+    with pytest.raises(client.exceptions.RequestThrottled):
+        client.op()

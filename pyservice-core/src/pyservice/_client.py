@@ -52,9 +52,16 @@ class ClientContext(Context):
         status: the HTTP status of the last attempt's answer.
         deadline: the ``time.monotonic()`` deadline inherited from the
             service call this call is made from, or None.
+        retry_after: set by an attempt hook, after ``process_request()``,
+            to the seconds to wait before the client sends the call again:
+            the answer said it was not done and may be tried later (a 429
+            with ``Retry-After``). Such attempts do not count against the
+            api's ``retries``; the hook owns its own budget. Reset to
+            ``None`` before each attempt.
     """
 
     side = "client"
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -112,9 +119,11 @@ class _ClientRoute:
 def _exchange(context: ClientContext) -> None:
     route = context._route
     context.body = encode(context.request)
-    attempts = 1 + context._retries
-    for attempt in range(1, attempts + 1):
-        context.attempt = attempt
+    retries = context._retries
+    failures = 0
+    while True:
+        context.attempt += 1
+        context.retry_after = None
         if context.deadline is not None:
             _cap_to_deadline(context, context.deadline)
         context._steps = route.attempt_steps
@@ -122,13 +131,28 @@ def _exchange(context: ClientContext) -> None:
         try:
             context.process_request()
         except TransportError:
-            if attempt == attempts:
+            failures += 1
+            if failures > retries:
                 raise
+            delay = _backoff(failures)
         else:
-            if context.status not in _RETRY_STATUSES or attempt == attempts:
+            if context.retry_after is not None:
+                # An attempt hook read the answer as "not done, try again later".
+                delay = context.retry_after
+            elif context.status in _RETRY_STATUSES and failures < retries:
+                failures += 1
+                delay = _backoff(failures)
+            else:
                 break
-        time.sleep(_backoff(attempt))
+            _discard(context.http_response)
+        time.sleep(delay)
     _read_answer(context)
+
+
+def _discard(answer: requests.Response | None) -> None:
+    # The answer was streamed and will not be read: give its connection back.
+    if answer is not None:
+        answer.close()
 
 
 def _cap_to_deadline(context: ClientContext, deadline: float) -> None:

@@ -6,7 +6,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import pyservice
@@ -18,10 +17,6 @@ if TYPE_CHECKING:
     from ._plugin import Throttle
 
 __all__ = ["Pacer", "setup_client"]
-
-# The client whose call is being retried by this plugin, so the retried call
-# (which passes through the same hook) does not start a retry loop of its own.
-_retrying: ContextVar[object | None] = ContextVar("pyservice_throttle_retrying", default=None)
 
 
 class Pacer:
@@ -108,7 +103,7 @@ def setup_client(plugin: Throttle, client: pyservice.Client) -> None:
                 shared = shared or _pacer(op_config, clock, sleep)
                 pacer = shared
         hook = _hook(op_config, pacer, clock, sleep)
-        client.plugin("request", operations=[name], name=plugin.name)(hook)
+        client.plugin("attempt", operations=[name], name=plugin.name)(hook)
 
 
 def _pacer(config: Mapping[str, Any], clock: Callable[[], float], sleep: Callable[[float], object]) -> Pacer:
@@ -126,54 +121,24 @@ def _hook(
     jitter: float = config["jitter"]
 
     def throttled(context: Any) -> None:
+        # Around each HTTP attempt: every attempt is paced, and signed afresh by
+        # the plugins further in, and a 429 is sent again through the client's
+        # own attempt loop (context.retry_after), so the call stays one call.
         if pacer is not None:
             pacer.wait()
-        if retries == 0:
-            context.process_request()
+        if context.attempt == 1:
+            context.throttle_started = clock()
+            context.throttle_retries = 0
+        context.process_request()
+        if context.status != 429 or context.throttle_retries >= retries:
             return
-        client = context.client
-        if _retrying.get() is client:
-            # A call this hook is retrying: pass the advertised wait outwards.
-            try:
-                context.process_request()
-            except RequestThrottled as exc:
-                exc.retry_after = _retry_after(context)  # type: ignore[attr-defined]
-                raise
-            return
-        started = clock()
-        fields = dict(context.request)
-        headers = dict(context.headers)
-        try:
-            context.process_request()
-            return
-        except RequestThrottled as exc:
-            refused = exc
-            wait = _retry_after(context)
+        delay = (_retry_after(context) or 1) * (1 + random.uniform(0, jitter))  # noqa: S311 - spreading, not security
+        if clock() + delay - context.throttle_started > max_wait:
+            return  # the budget is spent: the caller gets RequestThrottled
         # A 429 means the service refused before running the handler, so any
         # operation, idempotent or not, is safe to send again.
-        idempotency_key = headers.pop("Idempotency-Key", None)
-        for _ in range(retries):
-            delay = (wait or 1) * (1 + random.uniform(0, jitter))  # noqa: S311 - spreading, not security
-            if clock() + delay - started > max_wait:
-                break
-            sleep(delay)
-            token = _retrying.set(client)
-            try:
-                answer = client.call(
-                    context.operation,
-                    fields,
-                    timeout=tuple(context.timeout),
-                    headers=headers,
-                    idempotency_key=idempotency_key,
-                )
-            except RequestThrottled as exc:
-                refused = exc
-                wait = getattr(exc, "retry_after", None)
-                continue
-            finally:
-                _retrying.reset(token)
-            context.response.update(answer)
-            return
-        raise refused
+        context.throttle_retries += 1
+        sleep(delay)
+        context.retry_after = 0.0
 
     return throttled
