@@ -72,7 +72,9 @@ def test_redis_keys_hide_the_identity_and_expire_when_the_bucket_is_full_again(r
         keys = list(backend.client.scan_iter(match=prefix + "*"))
         assert len(keys) == 1
         assert b"10.0.0.1" not in keys[0]
-        assert 1900 <= backend.client.pttl(keys[0]) <= 2000
+        # It expires when the bucket is full again (2 s), never later; how much of that
+        # is left when we look depends on how busy the machine is, so no lower bound.
+        assert 0 < backend.client.pttl(keys[0]) <= 2000
     finally:
         backend.client.delete(*backend.client.scan_iter(match=prefix + "*"))
         backend.close()
