@@ -86,7 +86,7 @@ def test_a_hung_check_cannot_hang_the_probe(wsgi):
         began = time.monotonic()
         first = get(wsgi, service, "/health/ready")
         second = get(wsgi, service, "/health/ready")
-        assert time.monotonic() - began < 1.0
+        assert time.monotonic() - began < 4.0  # far below the 5 s the hung check would take
         assert first.status == second.status == 503
         assert first.json()["checks"] == {"backend": "no answer within 0.1s", "fine": "ready"}
         assert started == [1]  # the second probe waited for the same run rather than start another
