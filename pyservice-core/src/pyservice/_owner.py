@@ -111,12 +111,7 @@ class Owner:
                 for hook in hooks_for(self._hooks, scope, op):
                     plugin = plugins.get(hook.name)
                     if plugin is not None:
-                        config = plugin.operation_config(op) or {}
-                        shown = {
-                            key: "***" if key in plugin.options and plugin.options[key].secret else value
-                            for key, value in config.items()
-                        }
-                        detail = f"plugin {hook.name} {shown}"
+                        detail = f"plugin {hook.name} {plugin.describe(plugin.operation_config(op) or {})}"
                     else:
                         detail = f"hook {getattr(hook.function, '__qualname__', hook.name)}"
                     lines.append(f"  {scope:<9} {detail}")

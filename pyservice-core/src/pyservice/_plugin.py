@@ -78,11 +78,17 @@ class Plugin:
             return self.config
         return {**self.config, **entry}
 
-    def describe(self) -> dict[str, Any]:
-        """The config to show in ``pyservice chain``, with secret options masked."""
+    def describe(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A config to show (``pyservice chain``), with the values of secret options masked.
+
+        Args:
+            config: the config to show; this plugin's own by default, or an
+                operation's (:meth:`operation_config`).
+        """
+        shown = self.config if config is None else config
         return {
             key: "***" if key in self.options and self.options[key].secret and value is not None else value
-            for key, value in self.config.items()
+            for key, value in shown.items()
         }
 
     def __repr__(self) -> str:
