@@ -123,7 +123,6 @@ def _exchange(context: ClientContext) -> None:
     failures = 0
     while True:
         context.attempt += 1
-        context.retry_after = None
         if context.deadline is not None:
             _cap_to_deadline(context, context.deadline)
         context._steps = route.attempt_steps
@@ -136,9 +135,11 @@ def _exchange(context: ClientContext) -> None:
                 raise
             delay = _backoff(failures)
         else:
-            if context.retry_after is not None:
+            asked = context.retry_after
+            if asked is not None:
                 # An attempt hook read the answer as "not done, try again later".
-                delay = context.retry_after
+                context.retry_after = None
+                delay = asked
             elif context.status in _RETRY_STATUSES and failures < retries:
                 failures += 1
                 delay = _backoff(failures)
