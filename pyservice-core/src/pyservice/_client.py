@@ -56,8 +56,8 @@ class ClientContext(Context):
             to the seconds to wait before the client sends the call again:
             the answer said it was not done and may be tried later (a 429
             with ``Retry-After``). Such attempts do not count against the
-            api's ``retries``; the hook owns its own budget. Reset to
-            ``None`` before each attempt.
+            api's ``retries``; the hook owns its own budget. The client
+            clears it once it has read it.
     """
 
     side = "client"
