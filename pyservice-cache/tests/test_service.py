@@ -263,11 +263,15 @@ def test_the_call_outcome_and_the_handle_are_on_the_context() -> None:
     def observe(context: Any) -> None:
         context.process_request()
         seen.append((context.cache_outcome, context.cache))
+        annotated.append(dict(context.annotations))
 
+    annotated: list[dict[str, Any]] = []
     client = items.client()
     client.get_item(id="1")
     client.get_item(id="1")
     assert [outcome for outcome, _ in seen] == ["miss", "hit"]
+    # What a logging plugin adds to the call's event.
+    assert annotated == [{"cache": "miss"}, {"cache": "hit"}]
     assert all(isinstance(handle, CallCache) for _, handle in seen)
     assert seen[1][1].stats.hits == 1
 

@@ -297,3 +297,24 @@ def test_describe_chain_shows_order_scope_and_masked_config():
         "            handler",
     ]
     assert "abc" not in text
+
+
+def test_annotations_are_per_call_fields_for_observers(wsgi):
+    service, _events = recording_service()
+    seen = []
+
+    @service.plugin(scope="request")
+    def observer(context):
+        context.process_request()
+        seen.append(dict(context.annotations))
+
+    @service.plugin(scope="operation")
+    def cache(request, response, context):
+        context.annotate(cache="miss")
+        context.process_request()
+        context.annotate(stored=True)
+
+    wsgi(service, "/api/v1/get")
+    wsgi(service, "/api/v1/put")
+    assert seen == [{"cache": "miss", "stored": True}, {"cache": "miss", "stored": True}]
+    assert dict(pyservice.ServiceContext.annotations) == {}  # the class default stays empty

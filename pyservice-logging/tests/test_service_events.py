@@ -275,3 +275,17 @@ def test_client_for_round_trip_uses_one_request_id(lines):
     assert served["request_id"] == called["request_id"]
     assert served["trace_id"] == called["trace_id"]
     assert served["parent_id"] == called["span_id"]
+
+
+def test_what_other_plugins_annotate_joins_the_event(lines):
+    service = make_service(make_api())
+
+    @service.plugin(scope="operation")
+    def cache(request, response, context):
+        context.annotate(cache="miss", status="never overrides the event's own fields")
+        context.process_request()
+
+    wsgi_post(service, PATH, b'{"id": "7"}')
+    [event] = lines.calls("service")
+    assert event["cache"] == "miss"
+    assert event["status"] == 200

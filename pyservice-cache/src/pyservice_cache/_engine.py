@@ -100,6 +100,7 @@ class Engine:
             return False
         self.stats.add("hits")
         context.cache_outcome = "hit"
+        context.annotate(cache="hit")
         if isinstance(answer, BaseException):
             raise answer
         context.response.update(answer)
@@ -108,6 +109,7 @@ class Engine:
     def _compute(self, policy: Policy, key: str, context: Any, flight: Flight | None) -> None:
         self.stats.add("misses")
         context.cache_outcome = "miss"
+        context.annotate(cache="miss")
         try:
             context.process_request()
         except Exception as exc:

@@ -232,6 +232,7 @@ class Cache(Plugin):
             if key is None:
                 stats.add("bypasses")
                 context.cache_outcome = "bypass"
+                context.annotate(cache="bypass")
                 context.process_request()
                 return
             engine.serve(policy, key, context)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import PluginError
@@ -31,14 +32,29 @@ class Context:
         request: the call's request fields.
         response: the call's response fields.
         side: ``"service"`` or ``"client"``.
+        annotations: fields plugins left about this call for observers, by
+            :meth:`annotate`; empty until one does.
     """
 
     side: str = ""
+    annotations: Mapping[str, Any] = MappingProxyType({})
     operation: str
     request: Container
     response: Container
     _steps: tuple[Step, ...]
     _next: int
+
+    def annotate(self, **fields: Any) -> None:
+        """Leave fields about this call for observers.
+
+        A cache says whether it answered (``context.annotate(cache="hit")``);
+        a logging plugin adds ``context.annotations`` to the call's event.
+        Name fields after your plugin so they do not collide.
+        """
+        annotations = self.__dict__.get("annotations")
+        if annotations is None:
+            annotations = self.annotations = {}
+        annotations.update(fields)
 
     def process_request(self) -> None:
         """Continue the call: run the rest of the chain, then return here.

@@ -396,7 +396,15 @@ def _service_event(
     event["remote_addr"] = context.remote_addr
     event["caller"] = context.caller
     event["request_size"] = _request_size(context)
+    _annotate(event, context)
     return event
+
+
+def _annotate(event: dict[str, Any], context: Any) -> None:
+    # What other plugins said about the call (a cache's hit or miss), never
+    # overriding the event's own fields.
+    for key, value in context.annotations.items():
+        event.setdefault(key, value)
 
 
 def _decoded(context: ServiceContext) -> bool:
@@ -432,6 +440,7 @@ def _client_event(
     retried = context.retried  # type: ignore[attr-defined]
     # The last attempt's failure is the call's own error, not a retry.
     event["retries"] = [entry for entry in retried if entry["attempt"] < context.attempt] or None
+    _annotate(event, context)
     return event
 
 
