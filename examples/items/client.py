@@ -14,8 +14,9 @@ api = pyservice.load_api(Path(__file__).with_name("api.json"))
 def main(port: int | None = None) -> None:
     endpoint = dict(api["endpoint"], port=port) if port else api["endpoint"]
     # The same description, so the same plugins: each does its client side, if it has
-    # one (logging logs the caller's view of each call; here to stderr, apart from the story).
-    plugins = {**api["plugins"], "logging": {**api["plugins"]["logging"], "output": "stderr"}}
+    # one. The client's access log goes to stderr, and only for warnings and errors,
+    # to keep the story below readable; the server's log is shown at the end.
+    plugins = {**api["plugins"], "logging": {**api["plugins"]["logging"], "output": "stderr", "level": "warning"}}
     client_api = {**api, "endpoint": endpoint, "plugins": plugins}
     with pyservice.Client(**client_api) as client:
         item = {"name": "teapot", "colour": "blue"}
