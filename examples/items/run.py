@@ -47,7 +47,12 @@ def main() -> None:
                 event = json.loads(line)
                 if event.get("event") == "call":
                     outcome = event.get("error") or event["outcome"]
-                    print(f"  {event['operation']:<9} {outcome:<17} {event['status']}  {event['duration_ms']} ms")
+                    cache = f"  cache {event['cache']}" if "cache" in event else ""
+                    caller = event.get("caller") or "anonymous"
+                    print(
+                        f"  {event['operation']:<9} {outcome:<17} {event['status']}  {caller:<12}"
+                        f" {event['duration_ms']:>7} ms{cache}"
+                    )
 
 
 if __name__ == "__main__":
