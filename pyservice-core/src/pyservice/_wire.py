@@ -36,7 +36,6 @@ def encode(fields: Any) -> bytes:
 
 
 JSONDecodeError = orjson.JSONDecodeError
-JSONEncodeError = orjson.JSONEncodeError
 
 JSON_HEADER = ("Content-Type", "application/json")
 STATUS_LINES: dict[int, str] = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
