@@ -181,6 +181,16 @@ class Cache(Plugin):
             owner.plugin("operation", operations=[operation.name], name=self.name)(self._hook(policy))
         if uncached:
             owner.plugin("operation", operations=uncached, name=self.name)(self._attach)
+        if side == "service" and isinstance(self.backend, RedisBackend):
+            owner.add_readiness_check(self.name, self._redis_ready)
+
+    def _redis_ready(self) -> str | None:
+        # The backend's short socket timeout bounds it; the reason names no URL.
+        try:
+            self.backend.client.ping()  # type: ignore[attr-defined]
+        except Exception as exc:  # any failure means not ready
+            return f"Redis does not answer ({type(exc).__name__})"
+        return None
 
     def _policy(self, owner: Service | Client, operation: Operation) -> Policy:
         config = self.operation_config(operation) or self.config

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pyservice import ApiError, Option, Plugin
 from pyservice.checks import non_negative_int, positive
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -148,6 +148,16 @@ class SQLAlchemy(Plugin):
             if operations:
                 hook = _session_hook(self._source, config["attribute"], translator, where, self._begin(read_only))
                 owner.plugin("request", operations=operations, name=self.name)(hook)
+        owner.add_readiness_check(self.name, self._ready)
+
+    def _ready(self) -> str | None:
+        # The pool's and the driver's timeouts bound this; the reason names no URL.
+        try:
+            with self.sessionmaker() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means not ready
+            return f"the database does not answer ({type(exc).__name__})"
+        return None
 
     def _engine_source(self, read_only: bool) -> EngineSource:
         config = self.config

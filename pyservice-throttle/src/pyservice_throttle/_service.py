@@ -126,6 +126,8 @@ def setup_service(plugin: Throttle, service: pyservice.Service) -> Backend | Non
     if not plans:
         return None
     backend = _build_backend(plugin)
+    if isinstance(backend, RedisBackend):
+        service.add_readiness_check(plugin.name, _redis_ready(backend))
     workers = pyservice.worker_processes() or 1
     if not backend.shared and not config["per_process"] and workers > 1:
         raise pyservice.ApiError(
@@ -144,6 +146,18 @@ def setup_service(plugin: Throttle, service: pyservice.Service) -> Backend | Non
         scope = "operation" if op_config["key"].startswith("field:") else "request"
         service.plugin(scope, operations=[name], name=plugin.name)(hook)
     return backend
+
+
+def _redis_ready(backend: RedisBackend) -> Callable[[], str | None]:
+    def ready() -> str | None:
+        # The backend's short socket timeout bounds it; the reason names no URL.
+        try:
+            backend.client.ping()
+        except Exception as exc:  # any failure means not ready
+            return f"Redis does not answer ({type(exc).__name__})"
+        return None
+
+    return ready
 
 
 def _check_identity_order(plugin: Throttle, service: pyservice.Service) -> None:
