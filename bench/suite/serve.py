@@ -14,55 +14,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Any
 
-
-def _load(target: str) -> Any:
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
-
-
-def serve_gunicorn(
-    target: str, host: str, port: int, workers: int, timeout: int = 30, read_timeout: float = 10.0
-) -> None:
-    from gunicorn import util
-    from gunicorn.app.base import BaseApplication
-    from gunicorn.workers.sync import SyncWorker
-
-    app = _load(target)
-
-    class Worker(SyncWorker):  # type: ignore[misc]
-        def accept(self, listener: Any) -> None:
-            client, address = listener.accept()
-            client.settimeout(read_timeout)
-            util.close_on_exec(client)
-            self.handle(listener, client, address)
-
-    class Application(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            settings = {
-                "bind": f"{host}:{port}",
-                "workers": workers,
-                "worker_class": Worker,
-                "timeout": timeout,
-                "graceful_timeout": timeout,
-                "preload_app": True,
-                "accesslog": None,
-            }
-            for key, value in settings.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            return app
-
-    Application().run()
-
-
-def serve_granian(target: str, host: str, port: int, workers: int) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    Granian(target, address=host, port=port, interface=Interfaces.WSGI, workers=workers).serve()
+# The very functions `pyservice serve` runs: the peers are measured under the
+# same server settings as pyservice, by construction.
+from pyservice._server import serve_granian, serve_gunicorn
 
 
 def main() -> None:
@@ -74,7 +29,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.server == "gunicorn":
-        serve_gunicorn(args.target, args.host, args.port, args.workers)
+        module_name, _, attribute = args.target.partition(":")
+        app = getattr(importlib.import_module(module_name), attribute)
+        serve_gunicorn(app, args.host, args.port, args.workers, timeout=30, read_timeout=10.0)
     else:
         serve_granian(args.target, args.host, args.port, args.workers)
 

@@ -19,8 +19,18 @@ from typing import Any
 
 from ._group import ServiceGroup
 from ._service import Service
+from .typing import WSGIApplication
 
-__all__ = ["SERVERS", "WORKERS_ENV", "load_object", "load_service", "serve", "worker_processes"]
+__all__ = [
+    "SERVERS",
+    "WORKERS_ENV",
+    "load_object",
+    "load_service",
+    "serve",
+    "serve_granian",
+    "serve_gunicorn",
+    "worker_processes",
+]
 
 SERVERS = ("gunicorn", "granian")
 #: Set by ``pyservice serve`` before the service is imported, so plugins can
@@ -112,14 +122,17 @@ def serve(
     host = host or endpoint.host
     port = endpoint.port if port is None else port
     if server == "granian":
-        _serve_granian(target, host, port, workers)
+        serve_granian(target, host, port, workers)
     else:
-        _serve_gunicorn(service, host, port, workers, timeout, read_timeout)
+        serve_gunicorn(service.wsgi_application, host, port, workers, timeout, read_timeout)
 
 
-def _serve_gunicorn(
-    service: Service | ServiceGroup, host: str, port: int, workers: int, timeout: int, read_timeout: float
-) -> None:
+def serve_gunicorn(app: WSGIApplication, host: str, port: int, workers: int, timeout: int, read_timeout: float) -> None:
+    """Serve a WSGI app under gunicorn's sync workers, with a read timeout on each client socket.
+
+    What ``pyservice serve`` runs; the benchmarks serve their peers with it too,
+    so that both are measured under the same settings.
+    """
     try:
         from gunicorn import util
         from gunicorn.app.base import BaseApplication
@@ -151,12 +164,13 @@ def _serve_gunicorn(
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return service.wsgi_application
+            return app
 
     Application().run()
 
 
-def _serve_granian(target: str, host: str, port: int, workers: int) -> None:
+def serve_granian(target: str, host: str, port: int, workers: int) -> None:
+    """Serve the WSGI app at ``module:attribute`` under granian, with its defaults."""
     try:
         from granian import Granian
         from granian.constants import Interfaces
