@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._api import Operation
+from ._api import DEFAULT_MAX_BODY_SIZE, Operation
 from ._chain import Context, Hook, Step, adapt_operation_hook, chain_end, hooks_for
 from ._container import Container, new_container
 from ._deadline import ENVIRON_KEY, current_deadline, parse_timeout
@@ -200,7 +200,7 @@ class _Route:
             exchange = generic
             inner: list[Step] = [*operation_steps, handle]
         else:
-            exchange = _exchange_direct(handler, decode, output, operation.name)
+            exchange = _exchange_direct(handler, decode, output, operation.name, operation.max_body_size)
             inner = []
         self.steps = (*request_steps, exchange, *inner, chain_end)
         self.run: Step = Context.process_request if request_steps else exchange
@@ -318,6 +318,7 @@ def _exchange_direct(
     decode: Callable[[bytes], Container] = _decode,
     output: Structure | None = None,
     name: str = "",
+    limit: int = DEFAULT_MAX_BODY_SIZE,
 ) -> Step:
     # The chain without operation-scope hooks, flattened: the per-call cost
     # of an operation without plugins is this one function.
@@ -333,7 +334,7 @@ def _exchange_direct(
     def exchange(context: ServiceContext) -> None:
         body = context._body
         if body is None:
-            body = context._body = read_body(context.environ, context._route.max_body_size)
+            body = context._body = read_body(context.environ, limit)
         request = context.request = decode(body)
         context._next = -1  # the handler has nothing to continue to
         handle(request, context.response, context)
