@@ -116,6 +116,15 @@ def test_an_answer_over_the_size_limit_is_refused():
         client.get()
 
 
+def test_an_answer_whose_length_is_not_ascii_digits_is_still_read():
+    # "²" passes str.isdigit() but not int(); the answer is read without trusting it.
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "\xb2")])
+        return [b'{"ok": true}']
+
+    assert client_for(app, {"operations": ["get"]}).get().ok is True
+
+
 def test_a_closed_port_is_a_transport_error():
     client = pyservice.Client(operations=["get"], endpoint={"port": free_port()}, timeout=2)
     with pytest.raises(pyservice.TransportError) as raised:

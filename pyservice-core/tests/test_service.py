@@ -127,7 +127,7 @@ def test_a_body_without_length_or_chunked_framing_is_411(items_service, wsgi):
     assert answer.error["name"] == "LengthRequired"
 
 
-@pytest.mark.parametrize("length", ["-1", "1e3", " 12", "0x10", "99999999999999999999"])
+@pytest.mark.parametrize("length", ["-1", "1e3", " 12", "0x10", "99999999999999999999", "\xb2", "1_0"])
 def test_a_malformed_content_length_is_400(items_service, wsgi, length):
     answer = wsgi(items_service, "/api/v1/get_item", content_length=length)
     assert answer.status == 400

@@ -198,7 +198,7 @@ def _content(context: ClientContext, answer: requests.Response) -> bytes:
     limit = context.client.max_response_size
     length = answer.headers.get("Content-Length")
     try:
-        if length is not None and length.isdigit() and int(length) <= limit:
+        if length is not None and length.isascii() and length.isdigit() and int(length) <= limit:
             return answer.content
         parts = []
         received = 0

@@ -121,7 +121,8 @@ def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
         return _read_to_end(stream, limit)
     if not length:
         raise RequestRefused(411, "LengthRequired", "a Content-Length header (or chunked framing) is required")
-    if not length.isdigit() or len(length) > 18:
+    # isdigit() alone admits "²", which int() refuses: ASCII digits only.
+    if not (length.isascii() and length.isdigit()) or len(length) > 18:
         raise RequestRefused(400, "MalformedRequest", "Content-Length is not a whole number of bytes")
     size = int(length)
     if size > limit:
