@@ -75,9 +75,32 @@ def items_api() -> dict[str, Any]:
     return {**ITEMS_API, "endpoint": dict(ITEMS_API["endpoint"])}
 
 
+@pytest.fixture(params=["flattened", "through hooks"])
+def chain_path(request: pytest.FixtureRequest) -> Callable[[pyservice.Service], pyservice.Service]:
+    """Which path a service's calls take; a test using it runs once for each.
+
+    Operations without hooks are called by a flattened copy of the chain
+    (``Service.wsgi_application``); a pass-through hook in each scope sends
+    the same calls through the composed chain. Both must answer alike.
+    """
+
+    def take(service: pyservice.Service) -> pyservice.Service:
+        if request.param == "through hooks":
+            service.plugin(scope="request", name="pass_request")(lambda context: context.process_request())
+            service.plugin(scope="operation", name="pass_operation")(
+                lambda request, response, context: context.process_request()
+            )
+        return service
+
+    return take
+
+
 @pytest.fixture
-def items_service(items_api: dict[str, Any]) -> pyservice.Service:
-    service = pyservice.Service(**items_api)
+def items_service(
+    items_api: dict[str, Any], chain_path: Callable[[pyservice.Service], pyservice.Service]
+) -> pyservice.Service:
+    """The items service, on each path (see ``chain_path``)."""
+    service = chain_path(pyservice.Service(**items_api))
     items: dict[str, Any] = {}
 
     @service.operation("put_item")

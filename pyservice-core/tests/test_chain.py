@@ -114,16 +114,19 @@ def test_continuing_twice_is_an_error(wsgi, scope):
     assert events == ["handler"]
 
 
-def test_a_handler_cannot_continue(wsgi):
+@pytest.mark.parametrize("hooked", [False, True], ids=["flattened", "through hooks"])
+def test_a_handler_cannot_continue(wsgi, hooked):
     service = pyservice.Service(operations=["get"], debug=True)
 
     @service.operation()
     def get(request, response, context):
         context.process_request()
 
-    @service.plugin(scope="operation")
-    def passthrough(request, response, context):
-        context.process_request()
+    if hooked:
+
+        @service.plugin(scope="operation")
+        def passthrough(request, response, context):
+            context.process_request()
 
     assert wsgi(service, "/api/v1/get").error["name"] == "PluginError"
 

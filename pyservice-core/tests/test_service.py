@@ -9,6 +9,13 @@ import pyservice
 import pytest
 
 
+def test_an_operation_takes_the_flattened_path_exactly_when_it_has_no_hooks(items_service):
+    routes = items_service.compile().values()
+    assert len(routes) == 2
+    for route in routes:
+        assert (route.handler_only is None) == ("request:pass_request" in repr(route))
+
+
 def test_a_call_answers_200_with_the_response(items_service, wsgi):
     answer = wsgi(items_service, "/api/v1/put_item", b'{"item": {"a": 1}}')
     assert answer.status == 200
@@ -235,8 +242,8 @@ def test_a_body_that_is_not_a_json_object_is_400(items_service, wsgi, body, name
     assert answer.error["name"] == name
 
 
-def test_nan_in_a_response_is_never_emitted(wsgi):
-    service = pyservice.Service(operations=["get"])
+def test_nan_in_a_response_is_never_emitted(wsgi, chain_path):
+    service = chain_path(pyservice.Service(operations=["get"]))
 
     @service.operation()
     def get(request, response, context):
@@ -246,8 +253,8 @@ def test_nan_in_a_response_is_never_emitted(wsgi):
     assert answer.body == b'{"value":null}'
 
 
-def test_a_response_that_cannot_be_encoded_is_an_internal_error(wsgi):
-    service = pyservice.Service(operations=["get"])
+def test_a_response_that_cannot_be_encoded_is_an_internal_error(wsgi, chain_path):
+    service = chain_path(pyservice.Service(operations=["get"]))
 
     @service.operation()
     def get(request, response, context):
@@ -263,8 +270,8 @@ def test_a_declared_operation_without_handler_answers_501(wsgi):
     assert answer.error["name"] == "NotImplemented"
 
 
-def test_missing_request_fields_read_as_none(wsgi):
-    service = pyservice.Service(operations=["get"])
+def test_missing_request_fields_read_as_none(wsgi, chain_path):
+    service = chain_path(pyservice.Service(operations=["get"]))
     seen = {}
 
     @service.operation()
@@ -276,8 +283,8 @@ def test_missing_request_fields_read_as_none(wsgi):
     assert seen == {"missing": None, "present": 0}
 
 
-def test_the_context_carries_the_call(wsgi):
-    service = pyservice.Service(operations=["get"])
+def test_the_context_carries_the_call(wsgi, chain_path):
+    service = chain_path(pyservice.Service(operations=["get"]))
     seen = {}
 
     @service.operation()
