@@ -10,6 +10,9 @@ class Mode:
     """The knobs of one run; every section reads its own."""
 
     name: str
+    # Many short rounds rather than a few long ones: a shared machine's speed
+    # swings by half within a tenth of a second, and short rounds spread every
+    # case over the whole run, so the swings hit all cases alike.
     rounds: int  # interleaved rounds of the in-process, scaling and client sections
     target: float  # seconds one case's batch takes in a round
     hook_counts: tuple[int, ...]  # pass-through hooks per scope in the dispatch table
@@ -24,6 +27,8 @@ class Mode:
     http_connections: int
     client_target: float
     memory_calls: int  # calls before measuring what stayed allocated
+    instruction_cases: tuple[str, ...]  # suite.instructions.CASES counted under callgrind
+    instruction_calls: int  # calls per counted process
 
 
 SMOKE = Mode(
@@ -42,12 +47,14 @@ SMOKE = Mode(
     http_connections=8,
     client_target=0.02,
     memory_calls=200,
+    instruction_cases=("bare", "core"),
+    instruction_calls=200,
 )
 
 QUICK = Mode(
     name="quick",
-    rounds=3,
-    target=0.03,
+    rounds=9,
+    target=0.01,
     hook_counts=(1, 5, 20),
     hook_sweep=(0, 1, 5, 20),
     payload_sizes=(100, 10_000, 1_000_000),
@@ -60,12 +67,14 @@ QUICK = Mode(
     http_connections=8,
     client_target=0.1,
     memory_calls=2_000,
+    instruction_cases=("bare", "core", "request_hook", "operation_hook"),
+    instruction_calls=2_000,
 )
 
 FULL = Mode(
     name="full",
-    rounds=9,
-    target=0.2,
+    rounds=45,
+    target=0.04,
     hook_counts=(1, 5, 20),
     hook_sweep=(0, 1, 2, 5, 10, 20, 30, 40, 50, 75),
     payload_sizes=(100, 1_000, 10_000, 100_000, 1_000_000),
@@ -78,6 +87,8 @@ FULL = Mode(
     http_connections=8,
     client_target=0.5,
     memory_calls=20_000,
+    instruction_cases=("bare", "core", "request_hook", "operation_hook", "falcon", "flask"),
+    instruction_calls=5_000,
 )
 
 MODES = {mode.name: mode for mode in (SMOKE, QUICK, FULL)}

@@ -334,6 +334,23 @@ def markdown(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    section = results.get("instructions")
+    if section and section["rows"]:
+        out.append("## 6. Instructions per call\n")
+        out.append(
+            f"callgrind's count of the instructions one call executes ({_n(section['calls'])} calls in a process, "
+            "less the same process making none): unlike seconds, the same on a busy machine as on an idle one. "
+            "Ratio: the bare function's count over the case's, so higher is faster, as in section 1.\n"
+        )
+        out.append(
+            _table(
+                ["case", "instructions/call", "ratio to bare"],
+                [
+                    [r["label"], _n(r["instructions_per_call"]), "—" if r["ratio"] is None else f"{r['ratio']:.3f}"]
+                    for r in section["rows"]
+                ],
+            )
+        )
     notes = meta.get("notes")
     if notes:
         out.append("## Notes\n")

@@ -28,5 +28,11 @@ def test_every_section_runs_and_writes_its_results(tmp_path):
     assert results["memory"]["rows"]
     # Without wrk the http section says so in the notes instead of failing.
     assert results["http"]["rows"] or any("wrk is not installed" in note for note in results["meta"]["notes"])
+    # Likewise without valgrind for the instruction counts.
+    instructions = results["instructions"]["rows"]
+    assert instructions or any("valgrind is not installed" in note for note in results["meta"]["notes"])
+    if instructions:
+        assert [row["label"] for row in instructions] == ["bare WSGI function", "pyservice, no plugins"]
+        assert all(row["instructions_per_call"] > 0 for row in instructions)
     assert (tmp_path / "results.md").read_text().startswith("# Benchmark results (smoke run)")
     assert {path.name for path in tmp_path.glob("*.png")} >= {"inprocess.png", "scaling.png", "client.png"}

@@ -1,0 +1,122 @@
+"""Section 6: instructions per call, counted by callgrind.
+
+Seconds move with whatever else a shared machine is doing; the number of
+instructions a call executes does not. Each case runs in a process of its
+own under ``valgrind --tool=callgrind`` twice: once making ``calls`` calls,
+once building the same environs and making none (``--dry``). The
+difference, divided by ``calls``, is what one call costs, start-up, imports
+and the environs left out. Ratios are
+the bare function's count over the case's, so they read like the calls/s
+ratios of section 1 (higher is faster); an instruction is not a fixed slice
+of time (a cache miss costs more than an addition), so the two agree only
+roughly. Without valgrind on the machine the section is skipped with a note.
+
+Run one case by hand: ``python -m suite.instructions CASE CALLS [--dry]``
+from ``bench/`` (it makes the calls and prints nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .modes import Mode
+from .progress import Progress
+
+SECTION = "instructions"
+BENCH = Path(__file__).resolve().parents[1]
+
+#: Each case: its label, and how ``build`` makes its app.
+CASES = {
+    "bare": "bare WSGI function",
+    "core": "pyservice, no plugins",
+    "request_hook": "pyservice, 1 request hook",
+    "operation_hook": "pyservice, 1 operation hook",
+    "falcon": "Falcon",
+    "flask": "Flask",
+}
+_REFS = re.compile(r"refs:\s+([\d,]+)")
+
+
+def build(case: str) -> Any:
+    """The app of one case, imported only in the process that measures it."""
+    from . import apps
+
+    if case == "bare":
+        return apps.bare_app
+    if case == "core":
+        return apps.build_service()
+    if case == "request_hook":
+        return apps.build_service(request_hooks=1)
+    if case == "operation_hook":
+        return apps.build_service(operation_hooks=1)
+    if case == "falcon":
+        return apps.build_falcon()
+    if case == "flask":
+        return apps.build_flask()
+    raise SystemExit(f"unknown case {case!r}; known: {', '.join(CASES)}")
+
+
+def make_calls(case: str, calls: int, dry: bool) -> None:
+    """What runs under callgrind: warm the app, build ``calls`` environs, and call with them unless ``dry``."""
+    from .payloads import SMALL_BODY
+    from .wsgi import run_batch, same_body
+
+    app = build(case)
+    environs = same_body(SMALL_BODY)(100 + calls)
+    run_batch(app, environs[:100])  # first calls specialise the bytecode and fill caches
+    if not dry:
+        run_batch(app, environs[100:])
+
+
+def count(valgrind: str, case: str, calls: int, dry: bool) -> int:
+    """Instructions executed by one process running ``make_calls(case, calls, dry)``."""
+    done = subprocess.run(
+        [
+            valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+            sys.executable, "-m", "suite.instructions", case, str(calls), *(["--dry"] if dry else []),
+        ],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        # The same hash seed for every process: dict probes then take the same paths.
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        check=False,
+    )  # fmt: skip
+    found = _REFS.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"callgrind on {case!r} failed ({done.returncode}): {done.stderr[-1500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def run(mode: Mode, progress: Progress) -> dict[str, Any]:
+    """Count every case of ``mode.instruction_cases``; ratios are to the bare function."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        progress.note(SECTION, "valgrind is not installed (apt-get install valgrind); section skipped")
+        return {"rows": [], "calls": 0}
+    calls = mode.instruction_calls
+    per_call = {}
+    for case in mode.instruction_cases:
+        baseline = count(valgrind, case, calls, dry=True)
+        per_call[case] = (count(valgrind, case, calls, dry=False) - baseline) / calls
+        progress.step(SECTION, f"{CASES[case]}: {per_call[case]:,.0f} instructions per call")
+    bare = per_call.get("bare")
+    rows = [
+        {
+            "label": CASES[case],
+            "instructions_per_call": value,
+            "ratio": None if not bare else bare / value,
+        }
+        for case, value in per_call.items()
+    ]
+    return {"rows": rows, "calls": calls}
+
+
+if __name__ == "__main__":
+    make_calls(sys.argv[1], int(sys.argv[2]), dry="--dry" in sys.argv[3:])
