@@ -321,3 +321,19 @@ def test_annotations_are_per_call_fields_for_observers(wsgi):
     wsgi(service, "/api/v1/put")
     assert seen == [{"cache": "miss", "stored": True}, {"cache": "miss", "stored": True}]
     assert dict(pyservice.ServiceContext.annotations) == {}  # the class default stays empty
+
+
+@pytest.mark.parametrize(
+    "scopes", [("request",), ("operation",), ("request", "operation")], ids=["request", "operation", "both"]
+)
+def test_the_chain_decodes_and_encodes_once_per_call(wsgi, monkeypatch, scopes):
+    decoded, encoded = [], []
+    decode, encode = pyservice._service._decode, pyservice._service.encode
+    monkeypatch.setattr(pyservice._service, "_decode", lambda body: decoded.append(body) or decode(body))
+    monkeypatch.setattr(pyservice._service, "encode", lambda fields: encoded.append(fields) or encode(fields))
+    service = pyservice.Service(operations=["get"])
+    service.operation("get")(lambda request, response, context: setattr(response, "value", request.value))
+    for scope in scopes:
+        service.plugin(scope=scope, name=f"pass_{scope}")(lambda *args: args[-1].process_request())
+    assert wsgi(service, "/api/v1/get", b'{"value": 1}').json() == {"value": 1}
+    assert (len(decoded), len(encoded)) == (1, 1)

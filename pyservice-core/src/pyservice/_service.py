@@ -206,7 +206,10 @@ class _Route:
             exchange = _exchange_direct(direct, decode, operation.max_body_size)
             inner = []
         self.steps = (*request_steps, exchange, *inner, chain_end)
-        self.run: Step = Context.process_request if request_steps else exchange
+        # The chain starts through process_request, so that each step continues
+        # from the one after it; a flattened exchange continues to nothing and
+        # can be called as it is.
+        self.run: Step = Context.process_request if request_steps or inner else exchange
         # An operation with no hook and nothing to check is called by
         # Service.wsgi_application itself, the chain written out: read, decode, handle, encode.
         plain = handler is not None and generic is _exchange and not (request_steps or operation_steps)
