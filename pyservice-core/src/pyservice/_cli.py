@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from orjson import OPT_INDENT_2
 
 from ._client import Client
 from ._group import ServiceGroup
 from ._plugin import installed_plugins
-from ._server import SERVERS, load_object, load_service, serve
+from ._reload import serve_with_reload
+from ._server import SERVERS, ServeOptions, load_object, load_service, serve
 from ._service import Service
 from ._wire import dumps
 
@@ -20,16 +23,35 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyservice", description="Serve and inspect pyservice services.")
+    parser.add_argument("--version", action="version", version=f"pyservice-core {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("serve", help="serve a Service (or a ServiceGroup) under a production WSGI server")
+    run = commands.add_parser(
+        "serve",
+        help="serve a Service (or a ServiceGroup) under a production server",
+        description="Serve a Service (or a ServiceGroup). Every flag can also be set from the environment: "
+        "PYSERVICE_<FLAG> (PYSERVICE_REQUEST_TIMEOUT=3), and the port from PORT too.",
+    )
     run.add_argument("target", metavar="MODULE:SERVICE", help="where the Service or ServiceGroup is, e.g. app:service")
-    run.add_argument("--host", help="address to bind (default: the api's endpoint host)")
-    run.add_argument("--port", type=int, help="port to bind (default: the api's endpoint port)")
-    run.add_argument("--workers", type=int, help="worker processes (default: the number of cores)")
-    run.add_argument("--server", choices=SERVERS, default="gunicorn", help="the WSGI server (default: gunicorn)")
-    run.add_argument("--timeout", type=int, default=30, help="seconds one request may take before its worker restarts")
-    run.add_argument("--read-timeout", type=float, default=10.0, help="seconds to wait for each read of a request body")
+    defaults = ServeOptions()
+    _flag(run, "--host", str, None, "address to bind (default: the api's endpoint host)")
+    _flag(run, "--port", int, None, "port to bind (default: $PORT, else the api's endpoint port)", also="PORT")
+    _flag(run, "--workers", int, None, "worker processes (default: the number of cores)")
+    _flag(run, "--server", str, defaults.server, "the server: pyservice (default), gunicorn or granian", SERVERS)
+    _flag(
+        run,
+        "--request-timeout",
+        float,
+        defaults.request_timeout,
+        "seconds for a request to arrive whole, headers and body, before it is answered 408",
+    )
+    _flag(run, "--keepalive-timeout", float, defaults.keepalive_timeout, "seconds an idle connection is kept open")
+    _flag(run, "--graceful-timeout", float, defaults.graceful_timeout, "seconds to stop in, after SIGTERM")
+    _flag(run, "--timeout", int, defaults.timeout, "gunicorn: seconds one call may take before its worker restarts")
+    _flag(run, "--read-timeout", float, defaults.read_timeout, "gunicorn: seconds each read of a request may wait")
+    run.add_argument(
+        "--reload", action="store_true", help="restart the server when a .py or .json file under this folder changes"
+    )
 
     commands.add_parser("plugins", help="list the installed plugins")
 
@@ -47,15 +69,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pyservice`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        serve(
-            args.target,
+        options = ServeOptions(
             host=args.host,
             port=args.port,
             workers=args.workers,
             server=args.server,
+            request_timeout=args.request_timeout,
+            keepalive_timeout=args.keepalive_timeout,
+            graceful_timeout=args.graceful_timeout,
             timeout=args.timeout,
             read_timeout=args.read_timeout,
         )
+        if args.reload:
+            options.check()
+            return serve_with_reload(list(argv if argv is not None else sys.argv[1:]))
+        serve(args.target, options)
     elif args.command == "plugins":
         plugins = installed_plugins()
         if not plugins:
@@ -74,6 +102,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         document = load_service(args.target).openapi()
         sys.stdout.write(dumps(document, option=OPT_INDENT_2).decode() + "\n")
     return 0
+
+
+def _flag(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    kind: type,
+    default: Any,
+    help: str,
+    choices: Sequence[str] | None = None,
+    also: str | None = None,
+) -> None:
+    # Each flag's default may come from PYSERVICE_<FLAG>, as a platform sets them.
+    names = ["PYSERVICE_" + flag[2:].upper().replace("-", "_")]
+    if also is not None:
+        names.append(also)
+    for name in names:
+        raw = os.environ.get(name)
+        if raw:
+            try:
+                default = kind(raw)
+            except ValueError:
+                parser.error(f"{name}={raw!r} in the environment is not a valid {flag}")
+            break
+    parser.add_argument(flag, type=kind, default=default, choices=choices, help=help)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("pyservice-core")
 
 
 def _all_operations(owner: Service | ServiceGroup | Client) -> set[str]:

@@ -248,9 +248,11 @@ class LiveServer:
     Args:
         target: ``module:attribute`` of the Service.
         workers: worker processes.
-        server: ``"gunicorn"`` or ``"granian"``.
-        timeout: the server's per-request timeout, in seconds.
-        read_timeout: the server's timeout for each read of a body, in seconds.
+        server: ``"pyservice"`` (the default), ``"gunicorn"`` or ``"granian"``.
+        request_timeout: seconds for a request to arrive whole before it is answered 408.
+        graceful_timeout: seconds the server gets to stop after SIGTERM.
+        timeout: gunicorn's per-request timeout, in seconds.
+        read_timeout: gunicorn's timeout for each read of a body, in seconds.
         cwd: the directory to run in (``target`` is imported from there).
         env: extra environment variables for the server.
         start_timeout: seconds to wait for the server to accept connections.
@@ -261,7 +263,9 @@ class LiveServer:
         target: str,
         *,
         workers: int = 2,
-        server: str = "gunicorn",
+        server: str = "pyservice",
+        request_timeout: float = 5.0,
+        graceful_timeout: float = 10.0,
         timeout: int = 30,
         read_timeout: float = 10.0,
         cwd: str | os.PathLike[str] | None = None,
@@ -273,6 +277,8 @@ class LiveServer:
         self.port = free_port(self.host)
         self.workers = workers
         self.server = server
+        self.request_timeout = request_timeout
+        self.graceful_timeout = graceful_timeout
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.cwd = cwd
@@ -292,6 +298,7 @@ class LiveServer:
             sys.executable, "-m", "pyservice", "serve", self.target,
             "--host", self.host, "--port", str(self.port),
             "--workers", str(self.workers), "--server", self.server,
+            "--request-timeout", str(self.request_timeout), "--graceful-timeout", str(self.graceful_timeout),
             "--timeout", str(self.timeout), "--read-timeout", str(self.read_timeout),
         ]  # fmt: skip
         # A file, not a pipe: a server that logs a lot must never block on it.
@@ -321,7 +328,7 @@ class LiveServer:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=self.graceful_timeout + 5)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
