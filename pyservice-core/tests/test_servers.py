@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pyservice
 import pytest
-from pyservice.testing import LiveServer
+from pyservice.testing import LiveServer, free_port
 
 APPS = Path(__file__).parent / "apps"
 
@@ -52,3 +57,134 @@ def test_serve_refuses_a_read_timeout_over_the_worker_timeout():
     result = serve("live_app:service", "--server", "gunicorn", "--timeout", "5", "--read-timeout", "10")
     assert result.returncode != 0
     assert "--read-timeout (10.0) must be below --timeout (5)" in result.stderr
+
+
+def test_serve_prints_a_banner_naming_what_it_serves_and_how():
+    with LiveServer("live_app:service", workers=1, cwd=APPS) as server:
+        pass
+    output = server.output()
+    assert f"live v1 at http://127.0.0.1:{server.port}/api/v1/{{operation}}: echo, slow" in output
+    assert "health /health/live, /health/ready" in output
+    assert "server pyservice, 1 worker, requests whole within 5s" in output
+
+
+def test_serve_says_in_one_line_when_the_port_is_in_use():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for server in ("pyservice", "gunicorn"):
+            result = serve("live_app:service", "--port", str(port), "--server", server)
+            assert result.returncode != 0
+            assert f"127.0.0.1:{port} is already in use; choose another port with --port" in result.stderr
+            assert "Traceback" not in result.stderr
+
+
+def test_serve_names_a_module_it_cannot_find_without_a_traceback():
+    result = serve("no_such_module:service")
+    assert result.returncode != 0
+    assert "cannot import 'no_such_module'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_shows_the_failing_modules_own_frames_only():
+    result = serve("broken_app:service")
+    assert result.returncode != 0
+    assert "importing 'broken_app' failed" in result.stderr
+    assert 'broken_app.py", line 6' in result.stderr
+    assert "RuntimeError: the broken app fails at import" in result.stderr
+    assert "importlib" not in result.stderr
+    assert "_server.py" not in result.stderr
+
+
+def test_serve_takes_its_port_from_the_environment():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyservice", "serve", "live_app:service", "--workers", "1"],
+        cwd=APPS,
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = pyservice.Client(operations=["echo"], endpoint={"port": port})
+        assert _eventually(lambda: client.echo(a=1).a) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_an_environment_flag_is_the_default_of_its_option():
+    from pyservice._cli import _parser
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PORT", "9123")
+        patch.setenv("PYSERVICE_REQUEST_TIMEOUT", "2.5")
+        patch.setenv("PYSERVICE_SERVER", "gunicorn")
+        args = _parser().parse_args(["serve", "app:service"])
+    assert (args.port, args.request_timeout, args.server) == (9123, 2.5, "gunicorn")
+
+
+def test_a_bad_environment_flag_is_refused_naming_the_variable():
+    from pyservice._cli import _parser
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYSERVICE_WORKERS", "many")
+        with pytest.raises(SystemExit):
+            _parser().parse_args(["serve", "app:service"])
+
+
+def test_version_prints_the_installed_version():
+    result = subprocess.run(
+        [sys.executable, "-m", "pyservice", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == f"pyservice-core {version('pyservice-core')}"
+
+
+def test_reload_restarts_the_server_when_a_source_file_changes(tmp_path):
+    app = tmp_path / "reload_app.py"
+    app.write_text(RELOAD_APP.format(word="before"))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyservice", "serve", "reload_app:service", "--port", str(port), "--reload"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = pyservice.Client(operations=["word"], endpoint={"port": port})
+        assert _eventually(lambda: client.word().word) == "before"
+        time.sleep(1.1)  # a later modification time, on file systems that keep whole seconds
+        app.write_text(RELOAD_APP.format(word="after"))
+        assert _eventually(lambda: client.word().word, until="after") == "after"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert "reload_app.py changed; restarting" in output
+    assert process.returncode == 0
+
+
+RELOAD_APP = """
+import pyservice
+
+service = pyservice.Service(operations=["word"])
+
+
+@service.operation()
+def word(request, response, context):
+    response.word = "{word}"
+"""
+
+
+def _eventually(read, until=None, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            value = read()
+        except pyservice.TransportError:
+            value = None
+        if value is not None and (until is None or value == until):
+            return value
+        if time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)

@@ -265,10 +265,7 @@ class Connection(asyncio.Protocol):
         try:
             result = self.worker.app(environ, self.start_response)
             try:
-                if type(result) is list and len(result) == 1:
-                    body = result[0]
-                else:
-                    body = b"".join(result)
+                body = result[0] if type(result) is list and len(result) == 1 else b"".join(result)
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
@@ -309,9 +306,7 @@ class Connection(asyncio.Protocol):
         """Close this connection if it has overrun a deadline."""
         limits = self.worker.limits
         if self.started and now - self.started > limits.request_timeout:
-            self._refuse(
-                408, "RequestTimeout", f"the request did not arrive whole within {limits.request_timeout:g}s"
-            )
+            self._refuse(408, "RequestTimeout", f"the request did not arrive whole within {limits.request_timeout:g}s")
         elif self.idle_since and now - self.idle_since > limits.keepalive_timeout:
             self.closing = True
             self.transport.close()
