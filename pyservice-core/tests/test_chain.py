@@ -63,6 +63,22 @@ def test_hooks_run_in_registration_order_outermost_first(wsgi):
     assert events == ["a>", "b>", "c>", "handler", "<c", "<b", "<a"]
 
 
+def test_an_innermost_hook_sits_inside_hooks_registered_after_it(wsgi):
+    service, events = recording_service()
+    for name, innermost in (("a", False), ("cache", True), ("b", False)):
+
+        def hook(context, name=name):
+            events.append(name + ">")
+            context.process_request()
+
+        hook.__qualname__ = name
+        service.plugin(scope="request", name=name, innermost=innermost)(hook)
+    wsgi(service, "/api/v1/get")
+    assert events == ["a>", "b>", "cache>", "handler"]
+    shown = [line.split()[-1] for line in service.describe_chain("get").splitlines()[1:4]]
+    assert shown == ["a", "b", "cache"]
+
+
 def test_a_request_hook_that_does_not_continue_answers_its_response(wsgi):
     service, events = recording_service()
 

@@ -91,12 +91,15 @@ class Hook:
         scope: ``"request"``, ``"operation"`` or, on a client, ``"attempt"``.
         name: the plugin's name, or the function's for application hooks.
         operations: the operations it applies to, or ``None`` for all.
+        innermost: sits inside every hook of its scope registered without
+            it, whenever those were registered.
     """
 
     function: Callable[..., Any]
     scope: str
     name: str
     operations: frozenset[str] | None
+    innermost: bool = False
 
     def applies_to(self, operation: Operation) -> bool:
         """Whether the hook belongs in ``operation``'s chain."""
@@ -116,5 +119,10 @@ def adapt_operation_hook(function: Callable[..., Any]) -> Step:
 
 
 def hooks_for(hooks: Iterable[Hook], scope: str, operation: Operation) -> list[Hook]:
-    """The hooks of one scope that apply to one operation, in registration order."""
-    return [hook for hook in hooks if hook.scope == scope and hook.applies_to(operation)]
+    """The hooks of one scope that apply to one operation, outermost first.
+
+    Registration order, except that the hooks registered ``innermost`` come
+    after all the others (in registration order among themselves).
+    """
+    found = [hook for hook in hooks if hook.scope == scope and hook.applies_to(operation)]
+    return [hook for hook in found if not hook.innermost] + [hook for hook in found if hook.innermost]

@@ -41,6 +41,7 @@ class Owner:
         *,
         operations: Iterable[str] | None = None,
         name: str | None = None,
+        innermost: bool = False,
     ) -> Callable[[F], F]:
         """Register the decorated function as a hook around calls.
 
@@ -55,7 +56,11 @@ class Owner:
 
         Hooks run in registration order, outermost first. The plugins named
         in the api register theirs when the owner is built, so they wrap the
-        hooks registered afterwards.
+        hooks registered afterwards. A hook registered with ``innermost=True``
+        sits inside every hook of its scope registered without it, whatever
+        the order: a cache that answers from the request scope, before the
+        body is decoded, must run after authentication and throttling
+        wherever the api lists it.
 
         Args:
             scope: one of the owner's scopes.
@@ -63,6 +68,7 @@ class Owner:
                 Other operations do not pay for it.
             name: the name that ``operations.<op>.plugins.<name>: false``
                 switches off; defaults to the function's name.
+            innermost: sit inside the scope's other hooks (see above).
 
         Raises:
             ValueError: an unknown scope.
@@ -77,7 +83,7 @@ class Owner:
 
         def register(function: F) -> F:
             hook_name = name or str(getattr(function, "__name__", "hook"))
-            self._hooks.append(Hook(function, scope, hook_name, only))
+            self._hooks.append(Hook(function, scope, hook_name, only, innermost))
             self._compiled = None
             return function
 
