@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -188,3 +189,43 @@ def _eventually(read, until=None, seconds=20.0):
         if time.monotonic() > deadline:
             return value
         time.sleep(0.1)
+
+
+def _raw(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+def _post(operation: str, body: bytes) -> bytes:
+    return (
+        f"POST /api/v1/{operation} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def test_while_every_worker_is_stuck_in_a_call_the_server_answers_probes_and_refuses_calls():
+    with LiveServer("live_app:service", workers=2, busy_timeout=0.5, cwd=APPS) as server:
+        slow = [threading.Thread(target=_raw, args=(server.port, _post("slow", b'{"seconds": 5}'))) for _ in range(2)]
+        for thread in slow:
+            thread.start()
+            time.sleep(0.2)  # each on a worker of its own: a worker in a call accepts nothing
+        time.sleep(1.0)
+        started = time.monotonic()
+        status, _, body = _raw(server.port, b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (status, pyservice._wire.loads(body)["status"]) == (200, "ready")
+        status, headers, body = _raw(server.port, _post("echo", b'{"a": 1}'))
+        assert status == 503
+        assert headers["Retry-After"] == "1"
+        assert pyservice._wire.loads(body)["error"]["name"] == "ServiceUnavailable"
+        assert time.monotonic() - started < 2.5  # answered now, not after the slow calls
+        for thread in slow:
+            thread.join()
+        status, _, body = _raw(server.port, _post("echo", b'{"a": 1}'))
+        assert (status, pyservice._wire.loads(body)) == (200, {"a": 1, "stamped": True})

@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _flag(run, "--keepalive-timeout", float, defaults.keepalive_timeout, "seconds an idle connection is kept open")
     _flag(run, "--graceful-timeout", float, defaults.graceful_timeout, "seconds to stop in, after SIGTERM")
+    _flag(
+        run,
+        "--busy-timeout",
+        float,
+        defaults.busy_timeout,
+        "seconds every worker must have been in a call before the server itself answers health probes "
+        "(and 503 to calls)",
+    )
     _flag(run, "--timeout", int, defaults.timeout, "gunicorn: seconds one call may take before its worker restarts")
     _flag(run, "--read-timeout", float, defaults.read_timeout, "gunicorn: seconds each read of a request may wait")
     run.add_argument(
@@ -77,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             request_timeout=args.request_timeout,
             keepalive_timeout=args.keepalive_timeout,
             graceful_timeout=args.graceful_timeout,
+            busy_timeout=args.busy_timeout,
             timeout=args.timeout,
             read_timeout=args.read_timeout,
         )

@@ -25,7 +25,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from time import monotonic
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 import httptools
@@ -64,6 +65,14 @@ class Limits:
     max_body_size: int = 1024 * 1024
     max_header_size: int = 64 * 1024
     max_connections: int = 10_000
+
+
+class BusyMarks(Protocol):
+    """Where workers write since when they are in a call: one float per worker slot."""
+
+    def __getitem__(self, slot: int, /) -> float: ...
+
+    def __setitem__(self, slot: int, since: float, /) -> None: ...
 
 
 class _Refused(Exception):
@@ -262,8 +271,11 @@ class Connection(asyncio.Protocol):
 
     def _answer(self, environ: dict[str, Any], head: bool, keep_alive: bool) -> None:
         self._response = None
+        worker = self.worker
+        # Tells the arbiter since when this worker is in a call (see _prefork).
+        worker.busy_since[worker.slot] = monotonic()
         try:
-            result = self.worker.app(environ, self.start_response)
+            result = worker.app(environ, self.start_response)
             try:
                 body = result[0] if type(result) is list and len(result) == 1 else b"".join(result)
             finally:
@@ -277,6 +289,7 @@ class Connection(asyncio.Protocol):
             logger.exception("the application failed on %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"])
             body = error_body("internal", "InternalError", "internal error")
             response = (STATUS_LINES[500], [JSON_HEADER, ("Content-Length", str(len(body)))])
+        worker.busy_since[worker.slot] = 0.0
         status, headers = response
         lines = ["HTTP/1.1 ", status, "\r\n"]
         length_set = False
@@ -328,11 +341,24 @@ class Worker:
         limits: what each connection is allowed.
         workers: how many worker processes serve the same socket (for
             ``wsgi.multiprocess``).
+        busy_since: where this worker writes the ``time.monotonic()`` at
+            which its current call began (0 between calls): memory shared
+            with the arbiter, one slot per worker.
+        slot: this worker's slot in ``busy_since``.
     """
 
-    def __init__(self, app: WSGIApplication, limits: Limits, workers: int = 1) -> None:
+    def __init__(
+        self,
+        app: WSGIApplication,
+        limits: Limits,
+        workers: int = 1,
+        busy_since: BusyMarks | None = None,
+        slot: int = 0,
+    ) -> None:
         self.app = app
         self.limits = limits
+        self.busy_since: BusyMarks = [0.0] if busy_since is None else busy_since
+        self.slot = slot
         self.connections: set[Connection] = set()
         self.stopping = False
         self.now = 0.0
@@ -403,7 +429,15 @@ class Worker:
         loop.call_later(SWEEP_INTERVAL, self._tick)
 
 
-def run_worker(app: WSGIApplication, sock: Any, limits: Limits, workers: int, graceful_timeout: float) -> None:
+def run_worker(
+    app: WSGIApplication,
+    sock: Any,
+    limits: Limits,
+    workers: int,
+    graceful_timeout: float,
+    busy_since: BusyMarks | None = None,
+    slot: int = 0,
+) -> None:
     """A worker process's main: serve ``sock`` until SIGTERM or SIGINT, then drain."""
     import signal
 
@@ -415,7 +449,7 @@ def run_worker(app: WSGIApplication, sock: Any, limits: Limits, workers: int, gr
         new_loop = uvloop.new_event_loop
     loop = new_loop()
     asyncio.set_event_loop(loop)
-    worker = Worker(app, limits, workers)
+    worker = Worker(app, limits, workers, busy_since, slot)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
     try:

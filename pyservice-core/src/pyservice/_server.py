@@ -79,6 +79,9 @@ class ServeOptions:
         keepalive_timeout: seconds an idle keep-alive connection is kept (pyservice).
         graceful_timeout: seconds a stopping server waits for its workers
             before it kills them.
+        busy_timeout: seconds every worker must have been in a call before
+            the server answers new connections itself: health probes and
+            GETs, and 503 to calls (pyservice).
         timeout: seconds a gunicorn worker may spend on one request before
             gunicorn restarts it.
         read_timeout: seconds each read from a client socket may wait (gunicorn).
@@ -91,6 +94,7 @@ class ServeOptions:
     request_timeout: float = 5.0
     keepalive_timeout: float = 30.0
     graceful_timeout: float = 10.0
+    busy_timeout: float = 1.0
     timeout: int = 30
     read_timeout: float = 10.0
 
@@ -106,6 +110,7 @@ class ServeOptions:
             ("--request-timeout", self.request_timeout),
             ("--keepalive-timeout", self.keepalive_timeout),
             ("--graceful-timeout", self.graceful_timeout),
+            ("--busy-timeout", self.busy_timeout),
             ("--read-timeout", self.read_timeout),
             ("--timeout", self.timeout),
         ):
@@ -245,6 +250,7 @@ def serve(target: str, options: ServeOptions | None = None, **flags: Any) -> Non
             workers,
             limits=limits,
             graceful_timeout=options.graceful_timeout,
+            busy_timeout=options.busy_timeout,
             announce=lambda: print(banner(service, options, host, port, workers), file=sys.stderr, flush=True),
         )
 
@@ -300,6 +306,7 @@ def serve_pyservice(
     *,
     limits: Limits | None = None,
     graceful_timeout: float = 10.0,
+    busy_timeout: float = 1.0,
     announce: Any = None,
 ) -> None:
     """Serve a WSGI app under pyservice's own server until SIGTERM or SIGINT.
@@ -314,6 +321,8 @@ def serve_pyservice(
         workers: worker processes.
         limits: deadlines and sizes per connection.
         graceful_timeout: seconds the workers get to stop before they are killed.
+        busy_timeout: seconds every worker must have been in a call before
+            the arbiter answers new connections itself.
         announce: called once the socket is bound, before the workers start.
     """
     try:
@@ -326,7 +335,14 @@ def serve_pyservice(
     sock = bind(host, port)
     if announce is not None:
         announce()
-    run_arbiter(app, sock, workers=workers, limits=limits or Limits(), graceful_timeout=graceful_timeout)
+    run_arbiter(
+        app,
+        sock,
+        workers=workers,
+        limits=limits or Limits(),
+        graceful_timeout=graceful_timeout,
+        busy_timeout=busy_timeout,
+    )
 
 
 class _DeadlineSocket(socket.socket):

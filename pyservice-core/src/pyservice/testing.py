@@ -251,6 +251,8 @@ class LiveServer:
         server: ``"pyservice"`` (the default), ``"gunicorn"`` or ``"granian"``.
         request_timeout: seconds for a request to arrive whole before it is answered 408.
         graceful_timeout: seconds the server gets to stop after SIGTERM.
+        busy_timeout: seconds every worker must have been in a call before the
+            server answers health probes itself, and calls with 503.
         timeout: gunicorn's per-request timeout, in seconds.
         read_timeout: gunicorn's timeout for each read of a body, in seconds.
         cwd: the directory to run in (``target`` is imported from there).
@@ -266,6 +268,7 @@ class LiveServer:
         server: str = "pyservice",
         request_timeout: float = 5.0,
         graceful_timeout: float = 10.0,
+        busy_timeout: float = 1.0,
         timeout: int = 30,
         read_timeout: float = 10.0,
         cwd: str | os.PathLike[str] | None = None,
@@ -279,6 +282,7 @@ class LiveServer:
         self.server = server
         self.request_timeout = request_timeout
         self.graceful_timeout = graceful_timeout
+        self.busy_timeout = busy_timeout
         self.timeout = timeout
         self.read_timeout = read_timeout
         self.cwd = cwd
@@ -299,6 +303,7 @@ class LiveServer:
             "--host", self.host, "--port", str(self.port),
             "--workers", str(self.workers), "--server", self.server,
             "--request-timeout", str(self.request_timeout), "--graceful-timeout", str(self.graceful_timeout),
+            "--busy-timeout", str(self.busy_timeout),
             "--timeout", str(self.timeout), "--read-timeout", str(self.read_timeout),
         ]  # fmt: skip
         # A file, not a pipe: a server that logs a lot must never block on it.
