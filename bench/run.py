@@ -23,7 +23,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from suite import clients, inprocess, instructions, memory, report, scaling, served  # noqa: E402
+from suite import clients, inprocess, instructions, memory, report, scaling, served, service  # noqa: E402
 from suite.modes import MODES  # noqa: E402
 from suite.progress import Progress  # noqa: E402
 
@@ -33,6 +33,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "memory": memory.run,
     "client": clients.run,
     "http": served.run,
+    "service": service.run,
     "instructions": instructions.run,
 }
 DOCS_OUT = ROOT / "docs" / "performance"

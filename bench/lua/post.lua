@@ -4,6 +4,11 @@ wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY") or '{"id":7,"name":"teapot","qty":3,"price":2.5}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
+-- More headers, one "Name: value" a line, from BENCH_HEADERS (bench/suite/service.py sends the API key).
+for line in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^\n]+") do
+  local name, value = string.match(line, "^([^:]+):%s*(.-)%s*$")
+  if name then wrk.headers[name] = value end
+end
 
 function done(summary, latency, requests)
   local errors = summary.errors

@@ -56,6 +56,20 @@ def bare_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> lis
     return [body]
 
 
+class BareService(pyservice.Service):
+    """A Service that answers every call with :func:`bare_app`, and nothing else.
+
+    ``pyservice serve`` serves only Services; this one lets it serve the bare
+    function, so the limit is measured under exactly the server and settings
+    ``pyservice serve`` runs by default, whatever they are. Both ways a server
+    can call it (``service.wsgi_application``, or the object itself) are the
+    bare function: no Python frame is added.
+    """
+
+    wsgi_application = staticmethod(bare_app)  # type: ignore[assignment]
+    __call__ = staticmethod(bare_app)  # type: ignore[assignment]
+
+
 # -- pyservice ---------------------------------------------------------------------
 
 
@@ -178,4 +192,6 @@ def __getattr__(name: str) -> Any:
         return build_falcon()
     if name == "flask_app":
         return build_flask()
+    if name == "bare_service":
+        return BareService(name="bench", operations={"echo": {}})
     raise AttributeError(name)

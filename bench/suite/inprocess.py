@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from . import direct_work
 from . import plugins as real_plugins
 from .apps import bare_app, build_falcon, build_flask, build_service, echo_reading_missing
 from .modes import Mode
@@ -80,10 +81,25 @@ def _plugin_case(label: str, makers: list[Any], stack: contextlib.ExitStack, pro
     return wsgi_case(label, service, factory, "real plugins")
 
 
+def direct_cases(stack: contextlib.ExitStack, progress: Progress) -> tuple[list[Case], dict[str, str]]:
+    """Each plugin's work done directly with its library (suite/direct/), where its module is there."""
+    cases, skipped = [], {}
+    for pair in direct_work.PAIRS:
+        try:
+            call = direct_work.prepare(pair.name, stack)
+        except real_plugins.Unavailable as exc:
+            skipped[pair.name] = str(exc)
+            progress.note(SECTION, f"skipped the direct work of {pair.name}: {exc}")
+            continue
+        cases.append(direct_work.case(pair, call))
+    return cases, skipped
+
+
 def run(mode: Mode, progress: Progress) -> dict[str, Any]:
     """Measure every case in interleaved rounds; ratios are to the bare function."""
     with contextlib.ExitStack() as stack:
-        cases = core_cases(mode) + plugin_cases(stack, progress) + peer_cases()
+        direct, skipped = direct_cases(stack, progress)
+        cases = core_cases(mode) + plugin_cases(stack, progress) + direct + peer_cases()
         progress.step(SECTION, f"{len(cases)} cases, {mode.rounds} rounds of ~{mode.target}s each")
         results = run_rounds(SECTION, cases, rounds=mode.rounds, target=mode.target, progress=progress)
     bare, core = results[0], results[1]
@@ -94,4 +110,5 @@ def run(mode: Mode, progress: Progress) -> dict[str, Any]:
     for scope in ("request", "operation"):
         scoped = [(r.meta["hooks"], r.median) for r in results if r.meta.get("scope") == scope]
         hook_cost[scope] = {str(count): (median - core.median) * 1e6 / count for count, median in scoped}
-    return {"rows": rows, "us_per_hook": hook_cost}
+    versus = direct_work.compare(rows, core.median * 1e6, skipped)
+    return {"rows": rows, "us_per_hook": hook_cost, "versus_direct": versus}

@@ -11,20 +11,29 @@ ratios of section 1 (higher is faster); an instruction is not a fixed slice
 of time (a cache miss costs more than an addition), so the two agree only
 roughly. Without valgrind on the machine the section is skipped with a note.
 
+Each built-in plugin is counted beside the same work done directly with
+its library (``plugin:<name>`` and ``direct:<name>``, see
+``suite/direct_work.py``): what the plugin adds is its case's count less
+the core's. The processes run two at a time (the count of one does not
+depend on what else runs).
+
 Run one case by hand: ``python -m suite.instructions CASE CALLS [--dry]``
 from ``bench/`` (it makes the calls and prints nothing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .direct_work import BY_NAME, PAIRS
 from .modes import Mode
 from .progress import Progress
 
@@ -39,8 +48,12 @@ CASES = {
     "operation_hook": "pyservice, 1 operation hook",
     "falcon": "Falcon",
     "flask": "Flask",
+    **{f"plugin:{pair.name}": pair.plugin_case for pair in PAIRS},
+    **{f"direct:{pair.name}": f"direct: {pair.direct_label}" for pair in PAIRS},
 }
 _REFS = re.compile(r"refs:\s+([\d,]+)")
+#: The exit status of a process whose case cannot run here (a package or a direct module missing).
+UNAVAILABLE = 3
 
 
 def build(case: str) -> Any:
@@ -64,14 +77,31 @@ def build(case: str) -> Any:
 
 def make_calls(case: str, calls: int, dry: bool) -> None:
     """What runs under callgrind: warm the app, build ``calls`` environs, and call with them unless ``dry``."""
+    from . import direct_work
+    from . import plugins as real_plugins
     from .payloads import SMALL_BODY
     from .wsgi import run_batch, same_body
 
-    app = build(case)
-    environs = same_body(SMALL_BODY)(100 + calls)
-    run_batch(app, environs[:100])  # first calls specialise the bytecode and fill caches
-    if not dry:
-        run_batch(app, environs[100:])
+    with contextlib.ExitStack() as stack:
+        try:
+            if case.startswith("direct:"):
+                call = direct_work.prepare(case.removeprefix("direct:"), stack)
+                direct_work.run_calls(call, 100)  # as the apps: the first calls specialise the bytecode
+                if not dry:
+                    direct_work.run_calls(call, calls)
+                return
+            if case.startswith("plugin:"):
+                entry = BY_NAME[case.removeprefix("plugin:")].plugin_entry
+                app, factory = real_plugins.build(real_plugins.ENTRIES[entry], stack)
+            else:
+                app, factory = build(case), same_body(SMALL_BODY)
+        except real_plugins.Unavailable as exc:
+            print(f"UNAVAILABLE {exc}", file=sys.stderr)
+            raise SystemExit(UNAVAILABLE) from None
+        environs = factory(100 + calls)
+        run_batch(app, environs[:100])  # first calls specialise the bytecode and fill caches
+        if not dry:
+            run_batch(app, environs[100:])
 
 
 def count(valgrind: str, case: str, calls: int, dry: bool) -> int:
@@ -89,6 +119,9 @@ def count(valgrind: str, case: str, calls: int, dry: bool) -> int:
         check=False,
     )  # fmt: skip
     found = _REFS.search(done.stderr)
+    if done.returncode == UNAVAILABLE:
+        reason = next((line for line in done.stderr.splitlines() if line.startswith("UNAVAILABLE ")), "")
+        raise LookupError(reason.removeprefix("UNAVAILABLE ") or f"{case} cannot run here")
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"callgrind on {case!r} failed ({done.returncode}): {done.stderr[-1500:]}")
     return int(found.group(1).replace(",", ""))
@@ -99,23 +132,54 @@ def run(mode: Mode, progress: Progress) -> dict[str, Any]:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         progress.note(SECTION, "valgrind is not installed (apt-get install valgrind); section skipped")
-        return {"rows": [], "calls": 0}
+        return {"rows": [], "calls": 0, "versus_direct": []}
     calls = mode.instruction_calls
     per_call = {}
+
+    def both(case: str) -> tuple[str, float | str]:
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                baseline, total = pool.map(lambda dry: count(valgrind, case, calls, dry), (True, False))
+        except LookupError as exc:
+            return case, str(exc)
+        return case, (total - baseline) / calls
+
+    # Two processes at a time: the case's two (with and without the calls), one case after another.
     for case in mode.instruction_cases:
-        baseline = count(valgrind, case, calls, dry=True)
-        per_call[case] = (count(valgrind, case, calls, dry=False) - baseline) / calls
+        _, value = both(case)
+        if isinstance(value, str):
+            progress.note(SECTION, f"skipped '{CASES[case]}': {value}")
+            continue
+        per_call[case] = value
         progress.step(SECTION, f"{CASES[case]}: {per_call[case]:,.0f} instructions per call")
     bare = per_call.get("bare")
     rows = [
         {
+            "case": case,
             "label": CASES[case],
             "instructions_per_call": value,
             "ratio": None if not bare else bare / value,
         }
         for case, value in per_call.items()
     ]
-    return {"rows": rows, "calls": calls}
+    return {"rows": rows, "calls": calls, "versus_direct": versus(per_call)}
+
+
+def versus(per_call: dict[str, float]) -> list[dict[str, Any]]:
+    """Each plugin's added instructions (its case less the core's) beside its direct work's."""
+    core = per_call.get("core")
+    out = []
+    for pair in PAIRS:
+        plugin, direct = per_call.get(f"plugin:{pair.name}"), per_call.get(f"direct:{pair.name}")
+        if plugin is None and direct is None:
+            continue
+        row: dict[str, Any] = {"plugin": pair.name, "plugin_instructions": plugin, "direct_instructions": direct}
+        if plugin is not None and core is not None:
+            row["added_instructions"] = plugin - core
+            if direct:
+                row["ratio"] = row["added_instructions"] / direct
+        out.append(row)
+    return out
 
 
 if __name__ == "__main__":

@@ -29,7 +29,16 @@ class Mode:
     memory_calls: int  # calls before measuring what stayed allocated
     instruction_cases: tuple[str, ...]  # suite.instructions.CASES counted under callgrind
     instruction_calls: int  # calls per counted process
+    # The section "a real service" (suite/service.py); it reuses http_connections and http_warmup.
+    service_seconds: float  # one wrk run
+    service_rounds: int
+    service_shared_breakdown: bool  # each plugin off in turn on Redis + PostgreSQL too (else: every plugin on only)
 
+
+#: Each built-in plugin and its work done directly (suite/direct_work.py), counted under callgrind.
+PLUGIN_INSTRUCTION_CASES = tuple(
+    f"{kind}:{name}" for name in ("logging", "auth", "throttle", "cache", "sqlalchemy") for kind in ("plugin", "direct")
+)
 
 SMOKE = Mode(
     name="smoke",
@@ -47,8 +56,13 @@ SMOKE = Mode(
     http_connections=8,
     client_target=0.02,
     memory_calls=200,
+    # Each process takes 15-60 s under valgrind here: the plugins beside their direct work are
+    # counted in quick and full runs only (the in-process section runs every pair once).
     instruction_cases=("bare", "core"),
     instruction_calls=200,
+    service_seconds=1,
+    service_rounds=1,
+    service_shared_breakdown=False,
 )
 
 QUICK = Mode(
@@ -67,8 +81,11 @@ QUICK = Mode(
     http_connections=8,
     client_target=0.03,
     memory_calls=2_000,
-    instruction_cases=("bare", "core", "request_hook", "operation_hook"),
+    instruction_cases=("bare", "core", "request_hook", "operation_hook", *PLUGIN_INSTRUCTION_CASES),
     instruction_calls=2_000,
+    service_seconds=2,
+    service_rounds=1,
+    service_shared_breakdown=True,
 )
 
 FULL = Mode(
@@ -87,8 +104,11 @@ FULL = Mode(
     http_connections=8,
     client_target=0.1,
     memory_calls=20_000,
-    instruction_cases=("bare", "core", "request_hook", "operation_hook", "falcon", "flask"),
+    instruction_cases=("bare", "core", "request_hook", "operation_hook", "falcon", "flask", *PLUGIN_INSTRUCTION_CASES),
     instruction_calls=5_000,
+    service_seconds=4,
+    service_rounds=3,
+    service_shared_breakdown=True,
 )
 
 MODES = {mode.name: mode for mode in (SMOKE, QUICK, FULL)}

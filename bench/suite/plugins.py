@@ -13,7 +13,9 @@ The configs follow each package's README:
   terminal's.
 - pyservice-auth: signed requests (HMAC-SHA256), nonces in memory, any
   authenticated principal allowed; the client side of the same plugin signs
-  each call before the clock starts.
+  each call before the clock starts. And API keys (HMAC-SHA256 of the
+  secret with a pepper, compared with the stored hash): every call carries
+  the same ``Authorization: ApiKey prefix.secret`` header.
 - pyservice-throttle: the memory backend, with a limit no benchmark reaches.
 - pyservice-cache: the memory backend, ``scope: public``; a hit (the same
   request every call) and a miss (a new request every call, stored each time).
@@ -56,6 +58,7 @@ class Part:
     echo_plugins: dict[str, Any] = field(default_factory=dict)  # the echo operation's per-plugin entries
     unique_bodies: bool = False  # a new request every call (cache miss)
     client_plugins: dict[str, Any] | None = None  # the client side makes the headers (signing)
+    headers: dict[str, str] = field(default_factory=dict)  # the same headers on every call (an API key)
 
 
 def _need(module: str, package: str) -> Any:
@@ -99,6 +102,31 @@ def auth_part(stack: contextlib.ExitStack) -> Part:
     return Part("auth", service_side, client_plugins=client_side)
 
 
+#: An API key for the benchmark: the pepper (32 bytes or more), the key's prefix and secret, the stored hash.
+API_KEY_PEPPER = "bench-pepper-0123456789abcdef0123456789abcdef"
+API_KEY_PREFIX = "bench"
+API_KEY_SECRET = "s3cr3t-0123456789abcdefghijklmnopqrstuvwxyzABCD"
+
+
+def api_key_part(stack: contextlib.ExitStack) -> Part:
+    auth = _need("pyservice_auth", "pyservice-auth")
+    service_side = {
+        "auth": {
+            "mode": "api_key",
+            "pepper": API_KEY_PEPPER,
+            "api_keys": {
+                API_KEY_PREFIX: {
+                    "hash": auth.hash_api_key_secret(API_KEY_PEPPER, API_KEY_SECRET),
+                    "principal": "bench-client",
+                }
+            },
+            "allow": ["authenticated"],
+        }
+    }
+    header = f"{auth.API_KEY_SCHEME} {API_KEY_PREFIX}.{API_KEY_SECRET}"
+    return Part("auth", service_side, headers={"Authorization": header})
+
+
 def throttle_part(stack: contextlib.ExitStack) -> Part:
     _need("pyservice_throttle", "pyservice-throttle")
     return Part("throttle", {"throttle": {"limit": "1000000/second", "backend": "memory"}})
@@ -127,6 +155,7 @@ def sqlalchemy_part(stack: contextlib.ExitStack) -> Part:
 ENTRIES: dict[str, list[Callable[[contextlib.ExitStack], Part]]] = {
     "logging": [logging_part],
     "auth, signed request": [auth_part],
+    "auth, API key": [api_key_part],
     "throttle, memory": [throttle_part],
     "cache hit": [cache_part(unique=False)],
     "cache miss": [cache_part(unique=True)],
@@ -194,10 +223,12 @@ def build(
     plugins: dict[str, Any] = {}
     echo_plugins: dict[str, Any] = {}
     client_plugins: dict[str, Any] = {}
+    headers: dict[str, str] = {}
     for part in parts:
         plugins.update(part.plugins)
         echo_plugins.update(part.echo_plugins)
         client_plugins.update(part.client_plugins or {})
+        headers.update(part.headers)
     try:
         service = build_service(plugins=plugins, echo_options={"plugins": echo_plugins})
     except pyservice.ApiError as exc:
@@ -211,6 +242,6 @@ def build(
         serial = iter(range(1 << 62))
 
         def factory(n: int) -> list[dict[str, Any]]:
-            return [environ_for(make_body(next(serial))) for _ in range(n)]
+            return [environ_for(make_body(next(serial)), headers) for _ in range(n)]
 
     return service, factory

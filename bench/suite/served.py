@@ -181,15 +181,25 @@ def wrk_version() -> str:
     return (done.stdout or done.stderr).splitlines()[0].strip() if (done.stdout or done.stderr) else "wrk"
 
 
-def drive(port: int, seconds: float, connections: int, body: bytes = SMALL_BODY) -> dict[str, Any]:
-    """One wrk run against ``port``; the Lua script prints its figures as JSON."""
+def drive(
+    port: int,
+    seconds: float,
+    connections: int,
+    body: bytes = SMALL_BODY,
+    path: str = PATH,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One wrk run POSTing ``body`` (and ``headers``) to ``path``; the Lua script prints its figures as JSON."""
     command = [
         "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
-        "-s", str(LUA), f"http://127.0.0.1:{port}{PATH}",
+        "-s", str(LUA), f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "BENCH_BODY": body.decode()}, check=False
-    )
+    env = {
+        **os.environ,
+        "BENCH_BODY": body.decode(),
+        "BENCH_HEADERS": "\n".join(f"{name}: {value}" for name, value in (headers or {}).items()),
+    }
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH-RESULT "))
