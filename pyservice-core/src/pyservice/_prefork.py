@@ -117,7 +117,7 @@ class _Arbiter:
         pid = os.fork()
         if pid:
             self.children[pid] = (slot, time.monotonic())
-            print(f"pyservice: worker {pid} started", file=sys.stderr, flush=True)
+            logger.info("worker %d started", pid)
             return
         # The child: its own signal handling, then serve until told to stop.
         status = 0

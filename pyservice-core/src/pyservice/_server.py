@@ -18,6 +18,7 @@ Three servers, chosen by measurement (docs/deploying.md has the numbers):
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 import socket
@@ -45,6 +46,8 @@ __all__ = [
     "serve_pyservice",
     "worker_processes",
 ]
+
+logger = logging.getLogger("pyservice.server")
 
 SERVERS = ("pyservice", "gunicorn", "granian")
 #: Set by ``pyservice serve`` before the service is imported, so plugins can
@@ -216,17 +219,18 @@ def serve(target: str, options: ServeOptions | None = None, **flags: Any) -> Non
     os.environ[WORKERS_ENV] = str(workers)
     service = load_service(target)
     service.compile()  # fail here, once, rather than in every worker
+    _log_to_stderr_unless_configured()
     first = service.services[0] if isinstance(service, ServiceGroup) else service
     endpoint = first.api.endpoint
     host = options.host or endpoint.host
     port = endpoint.port if options.port is None else options.port
     if options.server == "granian":
         _check_port_free(host, port)
-        print(banner(service, options, host, port, workers), file=sys.stderr, flush=True)
+        logger.info(banner(service, options, host, port, workers))
         serve_granian(target, host, port, workers)
     elif options.server == "gunicorn":
         _check_port_free(host, port)
-        print(banner(service, options, host, port, workers), file=sys.stderr, flush=True)
+        logger.info(banner(service, options, host, port, workers))
         serve_gunicorn(
             service.wsgi_application,
             host,
@@ -251,8 +255,21 @@ def serve(target: str, options: ServeOptions | None = None, **flags: Any) -> Non
             limits=limits,
             graceful_timeout=options.graceful_timeout,
             busy_timeout=options.busy_timeout,
-            announce=lambda: print(banner(service, options, host, port, workers), file=sys.stderr, flush=True),
+            announce=lambda: logger.info(banner(service, options, host, port, workers)),
         )
+
+
+def _log_to_stderr_unless_configured() -> None:
+    # The server's lines (the banner, workers starting and dying) go through
+    # logging, so an application that configured it (pyservice-logging's
+    # stdlib output, say) renders them like its own; otherwise to stderr.
+    if logging.getLogger().handlers or logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pyservice: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def banner(service: Service | ServiceGroup, options: ServeOptions, host: str, port: int, workers: int) -> str:
@@ -261,7 +278,7 @@ def banner(service: Service | ServiceGroup, options: ServeOptions, host: str, po
 
     services = service.services if isinstance(service, ServiceGroup) else (service,)
     shown_host = f"[{host}]" if ":" in host else host
-    lines = [f"pyservice {version('pyservice-core')}: serving"]
+    lines = [f"pyservice-core {version('pyservice-core')} serving"]
     for each in services:
         api = each.api
         operations = ", ".join(api.operations) or "no operations"
