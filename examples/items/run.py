@@ -38,7 +38,7 @@ def main() -> None:
                 backends = "Redis and PostgreSQL"
             else:
                 backends = "SQLite and memory (the throttle counts per worker process)"
-            print(f"items service under gunicorn, 2 workers, {backends}, at {server.url}")
+            print(f"items service under pyservice serve (its own server, 2 workers), {backends}, at {server.url}")
             client.main(server.port)
             output = server.output()
         print("server stopped; what its logging plugin wrote:")

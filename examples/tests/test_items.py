@@ -43,7 +43,7 @@ def check_story(lines):
 
 def test_the_items_example_runs_on_the_embedded_backends():
     lines = run()
-    assert lines[0].startswith("items service under gunicorn, 2 workers, SQLite and memory")
+    assert lines[0].startswith("items service under pyservice serve (its own server, 2 workers), SQLite and memory")
     check_story(lines)
 
 
@@ -51,7 +51,7 @@ def test_one_switch_moves_the_items_example_to_redis_and_postgresql(redis_url, p
     # A fresh prefix: the throttle's count must not carry over from an earlier run.
     prefix = f"items-test-{uuid.uuid4().hex}"
     lines = run({"ITEMS_BACKENDS": "shared", "ITEMS_REDIS_URL": redis_url, "ITEMS_REDIS_PREFIX": prefix})
-    assert lines[0].startswith("items service under gunicorn, 2 workers, Redis and PostgreSQL")
+    assert lines[0].startswith("items service under pyservice serve (its own server, 2 workers), Redis and PostgreSQL")
     check_story(lines)
     # Shared by both workers, the throttle's count is exact: 1 put, 1 refused put, then 3 more.
     assert "after 3 more puts" in lines[7]
