@@ -227,7 +227,7 @@ def serve(target: str, options: ServeOptions | None = None, **flags: Any) -> Non
     if options.server == "granian":
         _check_port_free(host, port)
         logger.info(banner(service, options, host, port, workers))
-        serve_granian(target, host, port, workers)
+        serve_granian(target, host, port, workers, graceful_timeout=options.graceful_timeout)
     elif options.server == "gunicorn":
         _check_port_free(host, port)
         logger.info(banner(service, options, host, port, workers))
@@ -437,14 +437,25 @@ def serve_gunicorn(
     Application().run()
 
 
-def serve_granian(target: str, host: str, port: int, workers: int) -> None:
-    """Serve the WSGI app at ``module:attribute`` under granian, with its defaults."""
+def serve_granian(target: str, host: str, port: int, workers: int, *, graceful_timeout: float = 10.0) -> None:
+    """Serve the WSGI app at ``module:attribute`` under granian, with its defaults.
+
+    Its workers are killed ``graceful_timeout`` seconds after SIGTERM: a
+    stalled body would otherwise keep granian from stopping.
+    """
     try:
         from granian import Granian
         from granian.constants import Interfaces
     except ImportError:
         raise SystemExit("pyservice: granian is not installed: pip install 'pyservice-core[granian]'") from None
-    Granian(target, address=host, port=port, interface=Interfaces.WSGI, workers=workers).serve()
+    Granian(
+        target,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        workers_kill_timeout=math.ceil(graceful_timeout),
+    ).serve()
 
 
 def watched_files(root: str, suffixes: Iterable[str] = (".py", ".json")) -> dict[str, float]:
