@@ -1,85 +1,158 @@
-"""The cost of a cache hit and a cache miss, through the real WSGI application.
+"""What a cache hit and a cache miss cost, against the core alone and the same work done directly.
 
-python bench/bench_cache.py [REDIS_URL]
+    python pyservice-cache/bench/bench_cache.py [--rounds 15] [--redis URL] [--callgrind]
 
-Each call goes through Service.wsgi_application with a prepared environ (no
-socket, no client), so the numbers are the service's own cost per call. The
-handler sleeps 1 ms, a stand-in for the database query a hit saves.
+Every case calls ``Service.wsgi_application`` in-process with a fresh environ
+per call (built before the clock starts), the way bench/suite does, on the
+bench's ``echo`` service and request:
+
+- core: the service without plugins;
+- cache hit: the cache plugin, memory backend, ``scope: public``, the same
+  request every call;
+- cache miss: the same, a new request every call (each one stored);
+- direct hit: ``bench/suite/direct/cache.py``, the same work done directly
+  with orjson, hashlib and cachetools (no WSGI around it).
+
+Rounds are interleaved, so a slow spell of the machine hits every case alike;
+the figure is the median of the rounds. ``--callgrind`` also counts the
+instructions per call of each case under valgrind (a process per case, once
+making the calls and once not; the difference per call). ``--redis URL`` adds
+the Redis backend's hit and miss.
 """
 
 from __future__ import annotations
 
-import io
+import argparse
+import gc
+import os
+import shutil
+import statistics
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import orjson
-from pyservice import Service
-from pyservice_cache import Cache, cache_of
+HERE = Path(__file__).resolve()
+BENCH = HERE.parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
 
-CALLS = 2000
-HANDLER_SECONDS = 0.001
+from suite.apps import build_service  # noqa: E402 - the bench's own package, found above
+from suite.direct.cache import build as build_direct  # noqa: E402
+from suite.payloads import SMALL_BODY, numbered  # noqa: E402
+from suite.wsgi import environ_for, run_batch  # noqa: E402
 
-
-def build(cache: dict[str, Any] | None) -> Service:
-    """A service whose get_item sleeps 1 ms, cached with ``cache`` (None: no plugin)."""
-    plugins = {"cache": cache} if cache is not None else {}
-    operation = {"plugins": {"cache": {"scope": "public"}}} if cache is not None else {}
-    service = Service(available_plugins=[Cache], operations={"get_item": operation}, plugins=plugins)
-
-    @service.operation("get_item")
-    def get_item(request: Any, response: Any, context: Any) -> None:
-        time.sleep(HANDLER_SECONDS)
-        response.item = {"id": request.id, "name": "teapot", "tags": ["a", "b"]}
-
-    service.compile()
-    return service
+CASES = ("core", "hit", "miss", "direct")
 
 
-def call(service: Service, body: bytes) -> None:
-    """One call through the WSGI application."""
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/api/v1/get_item",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.input": io.BytesIO(body),
-    }
-    service.wsgi_application(environ, lambda status, headers, exc_info=None: None)
+def _service(case: str, redis_url: str | None = None) -> Any:
+    if case == "core":
+        return build_service()
+    cache: dict[str, Any] = {"backend": "memory"}
+    if redis_url is not None:
+        cache = {"backend": "redis", "redis_url": redis_url, "prefix": f"bench-{uuid.uuid4().hex}"}
+    return build_service(
+        plugins={"cache": cache}, echo_options={"plugins": {"cache": {"scope": "public", "ttl": 3600}}}
+    )
 
 
-def per_call(service: Service, bodies: list[bytes]) -> float:
-    """Microseconds per call, over ``bodies``."""
+def runner(case: str, redis_url: str | None = None) -> Callable[[int, bool], None]:
+    """``run(n, dry)``: prepare ``n`` calls of ``case`` and, unless ``dry``, make them."""
+    if case == "direct":
+        direct = build_direct()
+        answer = b'{"id":7,"total":7.5,"label":"teapot x3"}'
+        direct.store(SMALL_BODY, answer)
+
+        def run_direct(n: int, dry: bool) -> None:
+            bodies = [bytes(SMALL_BODY) for _ in range(n)]  # a fresh object per call, as a server reads it
+            if not dry:
+                hit = direct.hit
+                for body in bodies:
+                    hit(body)
+
+        return run_direct
+    service = _service(case.removeprefix("redis "), redis_url)
+    serial = iter(range(1 << 62))
+    unique = case.endswith("miss")
+
+    def run(n: int, dry: bool) -> None:
+        environs = [environ_for(numbered(next(serial)) if unique else SMALL_BODY) for _ in range(n)]
+        if not dry:
+            run_batch(service.wsgi_application, environs)
+
+    run(100, False)  # warm: the first call stores the hit's entry and specialises the bytecode
+    return run
+
+
+def timed(run: Callable[[int, bool], None], n: int) -> float:
+    """Seconds per call of ``n`` calls, the preparation left out."""
+    # Preparing is part of run(); time it alone and take it off.
+    gc.collect()
     started = time.perf_counter()
-    for body in bodies:
-        call(service, body)
-    return (time.perf_counter() - started) / len(bodies) * 1e6
+    run(n, True)
+    dry = time.perf_counter() - started
+    gc.collect()
+    started = time.perf_counter()
+    run(n, False)
+    return (time.perf_counter() - started - dry) / n
 
 
-def measure(label: str, cache: dict[str, Any] | None) -> None:
-    """Print the miss and hit cost of one configuration."""
-    service = build(cache)
-    misses = [orjson.dumps({"id": index}) for index in range(CALLS)]
-    miss = per_call(service, misses)
-    hit = per_call(service, [orjson.dumps({"id": 7})] * CALLS)
-    if cache is None:
-        print(f"{label:<22} {miss:9.1f} us per call (every call runs the handler)")
-    else:
-        print(f"{label:<22} miss {miss:9.1f} us   hit {hit:7.1f} us   stats {cache_of(service).stats.snapshot()}")
-        cache_of(service).invalidate_all()
-        cache_of(service).close()
+def measure(cases: list[str], rounds: int, calls: int, redis_url: str | None) -> dict[str, float]:
+    """Median µs per call of each case, over interleaved rounds."""
+    runs = {case: runner(case, redis_url) for case in cases}
+    seen: dict[str, list[float]] = {case: [] for case in cases}
+    for _ in range(rounds):
+        for case, run in runs.items():
+            seen[case].append(timed(run, calls) * 1e6)
+    return {case: statistics.median(values) for case, values in seen.items()}
+
+
+def instructions(case: str, calls: int) -> float:
+    """Instructions per call of ``case``, counted by callgrind."""
+    valgrind = shutil.which("valgrind")
+    assert valgrind is not None
+
+    def count(dry: bool) -> int:
+        done = subprocess.run(  # noqa: S603 - this script under valgrind, with arguments built here
+            [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(HERE),
+             "--count", case, str(calls), *(["--dry"] if dry else [])],
+            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False,
+        )  # fmt: skip
+        for line in done.stderr.splitlines():
+            if "refs:" in line:
+                return int(line.split("refs:")[1].strip().replace(",", ""))
+        raise RuntimeError(f"callgrind failed on {case}: {done.stderr[-1500:]}")
+
+    return (count(False) - count(True)) / calls
 
 
 def main() -> None:
-    """Measure without a cache, with memory, and with Redis when a URL is given."""
-    print(f"handler: {HANDLER_SECONDS * 1e6:.0f} us; {CALLS} calls each")
-    measure("no cache", None)
-    measure("memory backend", {"backend": "memory"})
-    if len(sys.argv) > 1:
-        measure("redis backend", {"backend": "redis", "redis_url": sys.argv[1], "prefix": f"bench-{uuid.uuid4().hex}"})
+    """Measure, print a table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--redis", default=None, help="also the Redis backend, at this URL")
+    parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--count", nargs=2, metavar=("CASE", "CALLS"), help=argparse.SUPPRESS)
+    parser.add_argument("--dry", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.count:  # one case, under callgrind
+        run = runner(args.count[0])
+        run(int(args.count[1]), args.dry)
+        return
+    cases = list(CASES)
+    micros = measure(cases, args.rounds, args.calls, None)
+    if args.redis:
+        micros.update(measure(["redis hit", "redis miss"], max(3, args.rounds // 3), 500, args.redis))
+    counts = {case: instructions(case, 2000) for case in CASES} if args.callgrind else {}
+    core = micros["core"]
+    print(f"{'case':<12} {'µs/call':>8} {'over core':>10} {'instr/call':>11}")
+    for case, value in micros.items():
+        over = "" if case in ("core", "direct") else f"{value - core:+.2f}"
+        count = f"{counts[case]:,.0f}" if case in counts else ""
+        print(f"{case:<12} {value:8.2f} {over:>10} {count:>11}")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,15 @@ class Backend(ABC):
     Attributes:
         evictions: entries removed to respect the backend's size bounds
             (not counting expiry); ``0`` where the store does not tell.
+        timeout: the longest one operation may take, in seconds (the
+            network timeout of a remote store); ``0`` for a store in this
+            process. The plugin starts no operation for a call with less
+            time left before its deadline than this, so a store that stops
+            answering never holds a call past its deadline.
     """
 
     evictions: int = 0
+    timeout: float = 0.0
 
     @abstractmethod
     def get(self, key: str) -> bytes | None:

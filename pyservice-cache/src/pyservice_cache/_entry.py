@@ -2,7 +2,9 @@
 
 Entries are JSON, never pickle: whoever can write to a shared cache must not
 be able to run code in the processes that read it. A tag byte tells the two
-kinds apart.
+kinds apart. An answer's entry is the tag and the answer's encoding exactly as
+the service sends it (orjson, compact), so a service hit sends those bytes
+without decoding them, and a miss stores the bytes the core already encoded.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pyservice.exceptions import exception_class
 
 from ._json import dumps
 
-__all__ = ["decode", "encode_answer", "encode_error"]
+__all__ = ["decode", "decode_body", "encode_answer", "encode_body", "encode_error"]
 
 _ANSWER = b"A"
 _ERROR = b"E"
 _ANSWER_TAG = _ANSWER[0]
+_OBJECT_START = _ANSWER + b"{"
+_OBJECT_END = b"}"
 _ERROR_TAG = _ERROR[0]
 
 
@@ -29,6 +33,11 @@ def encode_answer(response: Mapping[str, Any]) -> bytes | None:
         return _ANSWER + dumps(response)
     except TypeError:
         return None
+
+
+def encode_body(body: bytes) -> bytes:
+    """The entry of a successful answer the core has already encoded."""
+    return _ANSWER + body
 
 
 def encode_error(name: str, args: tuple[Any, ...]) -> bytes | None:
@@ -65,4 +74,26 @@ def decode(entry: bytes, allowed_errors: Collection[str]) -> dict[str, Any] | Ba
         name, args = data
         if isinstance(name, str) and name in allowed_errors and type(args) is list:
             return exception_class(name)(*args)
+    return None
+
+
+def decode_body(entry: bytes, allowed_errors: Collection[str]) -> bytes | BaseException | None:
+    """Read an entry back as a service sends it: the encoded answer, not decoded.
+
+    An answer's bytes are checked only for the shape of a JSON object (they
+    start with ``{`` and end with ``}``): decoding them to check more would
+    cost what serving them undecoded saves. Whoever can write to the store
+    can make the service answer what they wrote anyway (see the README's
+    threat model); they cannot make it run code or raise what the operation
+    does not replay.
+
+    Returns:
+        The answer's encoded bytes, the exception to raise, or ``None`` for
+        an entry that is not one this format writes (treated as a miss).
+    """
+    if entry[:2] == _OBJECT_START and entry[-1:] == _OBJECT_END:
+        return entry[1:]
+    if entry[:1] == _ERROR:
+        error = decode(entry, allowed_errors)
+        return error if isinstance(error, BaseException) else None
     return None

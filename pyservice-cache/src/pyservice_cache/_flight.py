@@ -10,11 +10,25 @@ __all__ = ["Flight", "Flights"]
 class Flight:
     """One computation in progress; ``entry`` is set when it produced one."""
 
-    __slots__ = ("done", "entry")
+    __slots__ = ("_landed", "entry")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        # Held until the flight lands: a lock costs a tenth of an Event to
+        # make, and every miss makes one.
+        self._landed = threading.Lock()
+        self._landed.acquire()
         self.entry: bytes | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the flight to land; whether it did."""
+        if timeout <= 0 or not self._landed.acquire(timeout=timeout):
+            return False
+        self._landed.release()  # for the other waiters
+        return True
+
+    def land(self) -> None:
+        """Wake the waiters."""
+        self._landed.release()
 
 
 class Flights:
@@ -40,4 +54,4 @@ class Flights:
         with self._lock:
             if self._flights.get(key) is flight:
                 del self._flights[key]
-        flight.done.set()
+        flight.land()

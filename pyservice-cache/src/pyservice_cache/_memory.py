@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cachetools import TLRUCache
+from cachetools import Cache, TLRUCache
 
 from ._backend import Backend
 
@@ -18,6 +18,7 @@ __all__ = ["MemoryBackend"]
 ENTRY_OVERHEAD = 256
 
 _Entry = tuple[bytes, float]
+_count = Cache.__len__
 
 
 def _expires(_key: str, entry: _Entry, now: float) -> float:
@@ -73,9 +74,14 @@ class MemoryBackend(Backend):
 
     def get(self, key: str) -> bytes | None:
         """The entry under ``key``, marking it recently used."""
-        with self._lock:
-            entry = self._store.get(key)
-        return None if entry is None else entry[0]
+        # Indexing rather than store.get(): cachetools' get() checks the key
+        # (and the clock) once more before indexing; a miss raises here instead.
+        try:
+            with self._lock:
+                entry = self._store[key]
+        except KeyError:
+            return None
+        return entry[0]
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds, evicting the least recently used entries if full."""
@@ -85,7 +91,8 @@ class MemoryBackend(Backend):
         store = self._store
         with self._lock:
             store.expire()
-            if len(store) >= self.max_entries and key not in store:
+            # Counted without expiring again: expire() just ran.
+            if _count(store) >= self.max_entries and key not in store:
                 store.popitem()
             store[key] = entry
 

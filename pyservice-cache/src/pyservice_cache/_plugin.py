@@ -178,7 +178,13 @@ class Cache(Plugin):
                 continue
             policy = self._policy(owner, operation)
             self._policies[operation.name] = policy
-            owner.plugin("operation", operations=[operation.name], name=self.name)(self._hook(policy))
+            if side == "service":
+                # Before decoding, inside authentication and throttling wherever
+                # the api lists them: a hit sends the stored bytes as they are.
+                hook = self._service_hook(policy)
+                owner.plugin("request", operations=[operation.name], name=self.name, innermost=True)(hook)
+            else:
+                owner.plugin("operation", operations=[operation.name], name=self.name)(self._client_hook(policy))
         if uncached:
             owner.plugin("operation", operations=uncached, name=self.name)(self._attach)
         if side == "service" and isinstance(self.backend, RedisBackend):
@@ -222,9 +228,36 @@ class Cache(Plugin):
             lock_timeout=config["lock_timeout"],
             negative=negative,
             caller=caller,
+            side=owner.side,
         )
 
-    def _hook(self, policy: Policy) -> Callable[[Container, Container, Any], None]:
+    def _service_hook(self, policy: Policy) -> Callable[[Any], None]:
+        engine = self._engine
+        stats = self.stats
+        body_key = policy.keys.body_key
+        caller_of = policy.caller
+        plugin = self
+
+        def cache(context: Any) -> None:
+            # The request scope, before decoding: the key is made from the raw
+            # body, and a hit answers with the stored bytes.
+            caller = None
+            key = None
+            if caller_of is None or (caller := caller_of(context)) is not None:
+                key = body_key(context.body, caller)
+            context.cache = CallCache(plugin, context)
+            if key is None:
+                stats.add("bypasses")
+                context.cache_outcome = "bypass"
+                context.annotate(cache="bypass")
+                context.process_request()
+                return
+            engine.serve(policy, key, context)
+
+        cache.__qualname__ = f"Cache.{policy.operation}"
+        return cache
+
+    def _client_hook(self, policy: Policy) -> Callable[[Container, Container, Any], None]:
         engine = self._engine
         stats = self.stats
         keys = policy.keys

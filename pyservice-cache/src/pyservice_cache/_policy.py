@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._entry import decode, decode_body, encode_answer, encode_body
 from ._keys import KeyMaker
 
 __all__ = ["SCOPES", "Policy", "client_caller", "service_caller"]
@@ -45,10 +46,18 @@ class Policy:
         keys: the operation's key maker.
         caller: the caller's identity from a context; ``None`` for public
             operations. Returns ``None`` when a call has no identity.
+        side: ``"service"`` or ``"client"``.
+        read: reads an entry back: the answer (a service's encoded bytes, a
+            client's fields), the exception to raise, or ``None``.
+        fill: puts a read answer in the call's context.
+        capture: the entry of a call that ran, or ``None`` when it is not
+            cached.
     """
 
     __slots__ = (
         "caller",
+        "capture",
+        "fill",
         "jitter",
         "keys",
         "lock_timeout",
@@ -56,7 +65,9 @@ class Policy:
         "negative_names",
         "negative_ttl",
         "operation",
+        "read",
         "scope",
+        "side",
         "ttl",
     )
 
@@ -72,6 +83,7 @@ class Policy:
         lock_timeout: float,
         negative: Mapping[type[BaseException], str],
         caller: Callable[[Any], Any] | None,
+        side: str = "service",
     ) -> None:
         self.operation = operation
         self.scope = scope
@@ -83,6 +95,12 @@ class Policy:
         self.negative = tuple(negative.items())
         self.negative_names = frozenset(negative.values())
         self.caller = caller
+        self.side = side
+        # A service answers from the request scope, before decoding: it keeps
+        # and sends the encoded answer. A client keeps and fills the fields.
+        self.read: Callable[[bytes, frozenset[str]], Any] = decode_body if side == "service" else decode
+        self.fill: Callable[[Any, Any], None] = _fill_body if side == "service" else _fill_fields
+        self.capture: Callable[[Any], bytes | None] = _capture_body if side == "service" else _capture_fields
 
     def negative_name(self, exc: BaseException) -> str | None:
         """The wire name to store ``exc`` under, or ``None`` when it is not cached."""
@@ -94,3 +112,28 @@ class Policy:
     def lifetime(self, ttl: float) -> float:
         """``ttl`` shortened by up to ``jitter`` of itself, so keys written together expire apart."""
         return ttl * (1.0 - self.jitter * random.random())  # noqa: S311 - spreading, not security
+
+
+def _fill_body(context: Any, body: bytes) -> None:
+    context.response_body = body
+
+
+def _fill_fields(context: Any, fields: dict[str, Any]) -> None:
+    context.response.update(fields)
+
+
+def _capture_body(context: Any) -> bytes | None:
+    # A status changed by the handler or an inner hook made this more than an answer.
+    if context.status != 200:
+        return None
+    body: bytes | None = context.response_body
+    if body is None:
+        # An inner request-scope hook stopped the call without encoding.
+        return encode_answer(context.response)
+    return encode_body(body)
+
+
+def _capture_fields(context: Any) -> bytes | None:
+    if getattr(context, "status", 200) != 200:
+        return None
+    return encode_answer(context.response)

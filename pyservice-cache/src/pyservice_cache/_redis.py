@@ -47,7 +47,10 @@ class RedisBackend(Backend):
     Args:
         url: ``redis://[:password@]host:port/db`` (or ``rediss://``,
             ``unix://``).
-        socket_timeout: seconds each connect and each command may take.
+        socket_timeout: seconds each connect and each command may take. A
+            command may dial once more on a broken pooled connection, so
+            :attr:`timeout` is twice this: the plugin sends no command for a
+            call with less time left than that.
         client: a ready ``redis.Redis`` to use instead of ``url``'s; it
             should have short timeouts of its own.
     """
@@ -71,6 +74,9 @@ class RedisBackend(Backend):
                 retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             )
         self.client = client
+        # A command that finds its pooled connection broken dials again once:
+        # a connect and the command, each within socket_timeout.
+        self.timeout = 2 * socket_timeout
         self._release = client.register_script(_RELEASE)
 
     @staticmethod
