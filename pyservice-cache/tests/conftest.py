@@ -150,9 +150,20 @@ class PrivateRedis:
             probe.close()
         raise RuntimeError(f"private redis-server on port {self.port} did not start")
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its port and connections but answers nothing."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: the server answers again."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         process = self.process
         if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a frozen server handles SIGTERM only once thawed
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=10)

@@ -70,3 +70,15 @@ def test_containers_encode_canonically_like_dicts() -> None:
     keys = maker()
     assert keys.key(Container({"b": 1, "a": {"y": 1, "x": 2}}), None) == keys.key({"a": {"x": 2, "y": 1}, "b": 1}, None)
     assert keys.key(Container({"b": 1, "a": 2}), None) == keys.key(Container({"a": 2, "b": 1}), None)
+
+
+@given(st.dictionaries(st.text(max_size=5), json_values, max_size=4), st.none() | st.text(max_size=5))
+def test_the_key_of_a_raw_body_is_the_key_of_its_decoded_fields(request: dict[str, object], caller: object) -> None:
+    keys = maker()
+    body = orjson.dumps(request, option=orjson.OPT_INDENT_2)  # any encoding of the same fields
+    assert keys.body_key(body, caller) == keys.key(request, caller)
+
+
+def test_a_body_that_is_not_a_json_object_has_no_key() -> None:
+    keys = maker()
+    assert [keys.body_key(body, None) for body in (b"[1]", b"not json", b"")] == [None, None, None]

@@ -196,3 +196,43 @@ def test_a_redis_stopped_and_restarted_degrades_then_recovers(private_redis: Pri
             break
     else:
         pytest.fail("the cache did not recover after Redis came back")
+
+
+def test_a_frozen_redis_is_a_miss_within_the_call_deadline(private_redis: PrivateRedis, prefix: str) -> None:
+    # A command sent to the frozen server costs a socket_timeout (0.5 s): a call
+    # answered well under that sent none. The margins are wide for a busy machine.
+    items = redis_items(private_redis.url, prefix, socket_timeout=0.5, retry_interval=2)
+    items.items["1"] = 1
+    annotated: list[dict[str, Any]] = []
+
+    @items.service.plugin(scope="request")
+    def observe(context: Any) -> None:
+        context.process_request()
+        annotated.append(dict(context.annotations))
+
+    client = items.client()
+
+    def timed_call(seconds_left: str) -> float:
+        started = time.monotonic()
+        assert client.call("get_item", {"id": "1"}, headers={"Pyservice-Timeout": seconds_left}).item == 1
+        return time.monotonic() - started
+
+    timed_call("5")  # stored
+    private_redis.freeze()
+    try:
+        # The lookup waits one socket_timeout, then the handler answers; the
+        # store and the lock are not tried on a backend that just failed.
+        assert timed_call("1.5") < 1.5
+        assert annotated[-1] == {"cache": "miss", "cache_error": "unavailable"}
+        # Within retry_interval the backend is left alone.
+        assert timed_call("1.5") < 0.4
+        assert annotated[-1] == {"cache": "miss", "cache_error": "unavailable"}
+        time.sleep(2.3)  # past retry_interval, counted from the failure
+        # Past it, a call with less time left than a round trip (2 x 0.5 s) sends nothing.
+        assert timed_call("0.9") < 0.4
+        assert annotated[-1] == {"cache": "miss", "cache_error": "deadline"}
+        assert (items.runs["get_item"], items.cache.stats.errors) == (4, 1)
+    finally:
+        private_redis.thaw()
+    timed_call("5")  # past retry_interval (no call touched Redis since it failed): a hit again
+    assert (items.runs["get_item"], annotated[-1]) == (4, {"cache": "hit"})

@@ -10,6 +10,9 @@ from pyservice_cache import Backend, Cache, CallCache, MemoryBackend, cache_of
 
 from .conftest import Items, make_api
 
+URL = "http://127.0.0.1:8080/api/v1"
+JSON = {"Content-Type": "application/json"}
+
 
 def test_a_hit_skips_the_handler_and_inner_hooks() -> None:
     items = Items(make_api(get_item={"scope": "public"}))
@@ -19,6 +22,65 @@ def test_a_hit_skips_the_handler_and_inner_hooks() -> None:
     assert client.get_item(id="1").item == {"name": "teapot"}
     assert items.runs["get_item"] == 1
     assert items.inner_hook_runs == 1
+
+
+def test_a_hit_sends_the_stored_bytes_as_they_are() -> None:
+    items = Items(make_api(get_item={"scope": "public"}))
+    stored = b'{"item": {"name": "teapot"},  "spaced": true}'  # not how orjson would encode it
+    items.cache.backend.set(items.cache.key_for("get_item", {"id": "1"}), b"A" + stored, 60)
+    answer = items.client().session.post(f"{URL}/get_item", json={"id": "1"})
+    assert (answer.status_code, answer.content) == (200, stored)
+    assert items.runs["get_item"] == 0
+
+
+def test_a_miss_stores_the_answer_the_service_sent() -> None:
+    items = Items(make_api(get_item={"scope": "public"}))
+    items.items["1"] = {"name": "teapot", "tags": ["a"]}
+    answer = items.client().session.post(f"{URL}/get_item", data=b'{"id": "1"}', headers=JSON)
+    assert items.cache.backend.get(items.cache.key_for("get_item", {"id": "1"})) == b"A" + answer.content
+
+
+def test_a_hit_is_answered_inside_request_hooks_registered_after_the_plugin() -> None:
+    # An authentication plugin listed after cache still runs before a hit is sent.
+    items = Items(make_api(get_item={"scope": "public"}))
+    items.items["1"] = 1
+    refused = []
+
+    @items.service.plugin(scope="request")
+    def authenticate(context: Any) -> None:
+        if context.headers.get("X-Key") != "good":
+            refused.append(context.operation)
+            raise exception_class("Conflict")("refused")
+        context.process_request()
+
+    client = items.client()
+    assert client.call("get_item", {"id": "1"}, headers={"X-Key": "good"}).item == 1
+    with pytest.raises(client.exceptions.Conflict):
+        client.call("get_item", {"id": "1"}, headers={"X-Key": "bad"})
+    assert refused == ["get_item"]
+    assert "request   plugin cache" in items.service.describe_chain("get_item").splitlines()[2]
+
+
+def test_a_hit_keeps_the_headers_an_outer_hook_sets() -> None:
+    items = Items(make_api(get_item={"scope": "public"}))
+    items.items["1"] = 1
+
+    @items.service.plugin(scope="request")
+    def stamp(context: Any) -> None:
+        context.response_headers.append(("X-Stamp", "yes"))
+        context.process_request()
+
+    session = items.client().session
+    answers = [session.post(f"{URL}/get_item", json={"id": "1"}) for _ in range(2)]
+    assert [answer.headers.get("X-Stamp") for answer in answers] == ["yes", "yes"]
+    assert items.runs["get_item"] == 1
+
+
+def test_a_body_that_is_not_a_json_object_bypasses_the_cache_and_gets_the_protocol_error() -> None:
+    items = Items(make_api(get_item={"scope": "public"}))
+    answer = items.client().session.post(f"{URL}/get_item", data=b"[1, 2]", headers=JSON)
+    assert (answer.status_code, answer.json()["error"]["name"]) == (400, "MalformedRequest")
+    assert items.cache.stats.bypasses == 1
 
 
 def test_operations_without_a_cache_entry_are_not_cached() -> None:
@@ -367,3 +429,37 @@ def test_a_backend_instance_is_used_as_given() -> None:
     items.client().get_item(id="1")
     assert items.cache.backend is backend
     assert len(backend) == 1
+
+
+class CountingBackend(MemoryBackend):
+    """A memory backend that says one operation may take a second, as a remote store would."""
+
+    timeout = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def get(self, key: str) -> bytes | None:
+        self.calls += 1
+        return super().get(key)
+
+
+def test_a_call_with_less_time_left_than_a_round_trip_does_not_touch_the_backend() -> None:
+    backend = CountingBackend()
+    items = Items(make_api({"backend": backend}, get_item={"scope": "public"}))
+    items.items["1"] = 1
+    annotated: list[dict[str, Any]] = []
+
+    @items.service.plugin(scope="request")
+    def observe(context: Any) -> None:
+        context.process_request()
+        annotated.append(dict(context.annotations))
+
+    client = items.client()
+    assert client.call("get_item", {"id": "1"}, headers={"Pyservice-Timeout": "5"}).item == 1
+    assert client.call("get_item", {"id": "1"}, headers={"Pyservice-Timeout": "0.5"}).item == 1
+    assert backend.calls == 1  # the first call's lookup only
+    assert items.runs["get_item"] == 2
+    assert annotated[1] == {"cache": "miss", "cache_error": "deadline"}
+    assert items.cache.stats.errors == 0
