@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import socket
 import sys
 from collections.abc import Callable
@@ -56,6 +57,8 @@ class Limits:
             answered 413 ``BodyTooLarge`` without reading it.
         max_header_size: the largest request line and headers, in bytes;
             larger is answered 431.
+        max_header_count: the most header fields a request may have; more
+            is answered 431.
         max_connections: open connections per worker; more are answered
             503 and closed.
     """
@@ -64,6 +67,7 @@ class Limits:
     keepalive_timeout: float = 30.0
     max_body_size: int = 1024 * 1024
     max_header_size: int = 64 * 1024
+    max_header_count: int = 100
     max_connections: int = 10_000
 
 
@@ -91,7 +95,7 @@ def _refusal_bytes(status: int, name: str, message: str, date: bytes) -> bytes:
         f"HTTP/1.1 {STATUS_LINES[status]}\r\n{JSON_HEADER[0]}: {JSON_HEADER[1]}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n"
     )
-    return head.encode("latin-1") + date + b"\r\n" + body
+    return head.encode("latin-1") + date + body  # date ends the head: "Date: ...\r\n\r\n"
 
 
 # Header names seen by this worker, to their environ keys. Bounded, because a
@@ -114,9 +118,13 @@ class Connection(asyncio.Protocol):
         "_body",
         "_body_size",
         "_environ",
+        "_head_read",
+        "_header_count",
         "_header_size",
+        "_in_head",
         "_response",
         "_url",
+        "closed_at",
         "closing",
         "idle_since",
         "parser",
@@ -134,10 +142,14 @@ class Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._header_size = 0
+        self._header_count = 0
+        self._in_head = False  # a request has begun and its headers have not all arrived
+        self._head_read = 0  # bytes of that head read after the read in which it began
         self._response: tuple[str, list[tuple[str, str]]] | None = None
         self.started = 0.0  # loop time of the current request's first byte; 0 between requests
         self.idle_since = 0.0
         self.closing = False
+        self.closed_at = 0.0
 
     # -- asyncio ------------------------------------------------------------
 
@@ -154,23 +166,52 @@ class Connection(asyncio.Protocol):
         self.closing = True
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        while not self.closing:
+            try:
+                self.parser.feed_data(data)
+            except _Refused as refused:
+                self._refuse(refused.status, refused.name, refused.message)
+            except httptools.HttpParserCallbackError as exc:
+                cause = exc.__context__
+                if isinstance(cause, _Refused):
+                    self._refuse(cause.status, cause.name, cause.message)
+                else:  # pragma: no cover - our callbacks raise nothing else
+                    logger.error("error while reading a request", exc_info=cause)
+                    self._refuse(500, "InternalError", "internal error")
+            except httptools.HttpParserUpgrade as upgrade:
+                # An Upgrade request without a body has been answered over
+                # HTTP/1.1, as RFC 9110 lets a server do (one with a body is
+                # refused in on_headers_complete). llhttp stops at its end and
+                # would read no more: what follows is the next request.
+                self.parser = httptools.HttpRequestParser(self)
+                data = data[upgrade.args[0] :]
+                if data:
+                    continue
+            except httptools.HttpParserError as exc:
+                self._refuse(400, "MalformedRequest", f"the request is not valid HTTP/1.1 ({exc})")
+            if self._in_head and not self.closing:
+                self._count_head(len(data))
             return
-        try:
-            self.parser.feed_data(data)
-        except _Refused as refused:
-            self._refuse(refused.status, refused.name, refused.message)
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, _Refused):
-                self._refuse(cause.status, cause.name, cause.message)
-            else:  # pragma: no cover - our callbacks raise nothing else
-                logger.error("error while reading a request", exc_info=cause)
-                self._refuse(500, "InternalError", "internal error")
-        except httptools.HttpParserUpgrade:
-            self._refuse(400, "MalformedRequest", "protocol upgrades are not served")
-        except httptools.HttpParserError as exc:
-            self._refuse(400, "MalformedRequest", f"the request is not valid HTTP/1.1 ({exc})")
+
+    def _count_head(self, size: int) -> None:
+        # httptools keeps a header's name and value to itself until both have
+        # ended, so on_header cannot bound a header that never ends: the bytes
+        # of a head that spans reads are counted here. The read in which it
+        # began is not counted (earlier requests may share it), so a head holds
+        # at most the limit and one read.
+        if self._head_read < 0:
+            self._head_read = 0
+            return
+        self._head_read += size
+        limit = self.worker.limits.max_header_size
+        if self._head_read > limit:
+            self._refuse(431, "HeadersTooLarge", f"the request's headers are limited to {limit} bytes")
+
+    def eof_received(self) -> bool | None:
+        # The caller closed its side: a request it had begun will never end.
+        if self.started:
+            self._refuse(400, "MalformedRequest", "the connection was closed before the request arrived whole")
+        return None  # close our side too, once the answers are written
 
     def pause_writing(self) -> None:
         # The caller does not read its answers: stop reading its requests
@@ -188,6 +229,9 @@ class Connection(asyncio.Protocol):
         self._environ = {}
         self._url = b""
         self._header_size = 0
+        self._header_count = 0
+        self._in_head = True
+        self._head_read = -1  # this read is not counted: see _count_head
 
     def on_url(self, url: bytes) -> None:
         # The URL may come in pieces when its packet is split.
@@ -197,10 +241,16 @@ class Connection(asyncio.Protocol):
             raise _Refused(414, "URITooLong", "the request line is too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_size += len(name) + len(value)
-        if self._header_size > self.worker.limits.max_header_size:
-            limit = self.worker.limits.max_header_size
-            raise _Refused(431, "HeadersTooLarge", f"the request's headers are limited to {limit} bytes")
+        self._header_size += len(name) + len(value) + 4  # and ": " and CRLF
+        self._header_count += 1
+        limits = self.worker.limits
+        if self._header_size > limits.max_header_size or self._header_count > limits.max_header_count:
+            raise _Refused(
+                431,
+                "HeadersTooLarge",
+                f"the request's headers are limited to {limits.max_header_count} fields"
+                f" and {limits.max_header_size} bytes",
+            )
         key = _ENVIRON_KEYS.get(name)
         if key is None:
             key = _ENVIRON_KEYS.get(name.lower()) or _environ_key(name)
@@ -212,8 +262,13 @@ class Connection(asyncio.Protocol):
         environ[key] = text
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         environ = self._environ
         length = environ.get("CONTENT_LENGTH")
+        if self.parser.should_upgrade() and (length not in (None, "0") or "HTTP_TRANSFER_ENCODING" in environ):
+            # llhttp leaves an Upgrade request's body unread, as the new
+            # protocol's first bytes; this server speaks only HTTP/1.1.
+            raise _Refused(400, "MalformedRequest", "an Upgrade request with a body is not served; send it without")
         limit = self.worker.limits.max_body_size
         if length is not None and length.isdigit() and int(length) > limit:
             raise _Refused(413, "BodyTooLarge", f"the body is limited to {limit} bytes, Content-Length says {length}")
@@ -255,8 +310,7 @@ class Connection(asyncio.Protocol):
         if keep_alive:
             self.idle_since = worker.now
         else:
-            self.closing = True
-            self.transport.close()
+            self._close()
 
     # -- answering ------------------------------------------------------------
 
@@ -308,9 +362,14 @@ class Connection(asyncio.Protocol):
         """Answer in the protocol's error shape and close the connection."""
         if self.closing:
             return
-        self.closing = True
         self.started = 0.0
+        self._in_head = False
         self.transport.write(_refusal_bytes(status, name, message, self.worker.date_line))
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        self.closed_at = self.worker.now
         self.transport.close()
 
     # -- the sweep ------------------------------------------------------------
@@ -318,19 +377,23 @@ class Connection(asyncio.Protocol):
     def sweep(self, now: float) -> None:
         """Close this connection if it has overrun a deadline."""
         limits = self.worker.limits
-        if self.started and now - self.started > limits.request_timeout:
+        if self.closing:
+            # Closed, but its answers are not all written: the peer does not
+            # read them. It gets as long as an idle connection, then is cut
+            # off, so that it cannot hold its buffers and its file for ever.
+            if now - self.closed_at > limits.keepalive_timeout:
+                self.transport.abort()
+        elif self.started and now - self.started > limits.request_timeout:
             self._refuse(408, "RequestTimeout", f"the request did not arrive whole within {limits.request_timeout:g}s")
         elif self.idle_since and now - self.idle_since > limits.keepalive_timeout:
-            self.closing = True
-            self.transport.close()
+            self._close()
 
     def shut_down(self) -> None:
         """The worker is stopping: close between requests, refuse a request half-read."""
         if self.started:
             self._refuse(503, "ServiceUnavailable", "the server is stopping; call again")
         elif not self.closing:
-            self.closing = True
-            self.transport.close()
+            self._close()
 
 
 class Worker:
@@ -361,6 +424,7 @@ class Worker:
         self.slot = slot
         self.connections: set[Connection] = set()
         self.stopping = False
+        self.parent = 0  # the arbiter's pid, in a forked worker
         self.now = 0.0
         self.date_line = b""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -423,6 +487,11 @@ class Worker:
         loop = self._loop
         assert loop is not None
         now = self.now = loop.time()
+        if self.parent and os.getppid() != self.parent and not self.stopping:
+            # The arbiter is gone (killed, say): nobody would stop or replace
+            # this worker, which would serve the port for ever.
+            logger.warning("worker %d: the arbiter %d is gone; stopping", os.getpid(), self.parent)
+            self.stop()
         self.date_line = f"Date: {formatdate(usegmt=True)}\r\n\r\n".encode("latin-1")
         for connection in list(self.connections):
             connection.sweep(now)
@@ -437,8 +506,13 @@ def run_worker(
     graceful_timeout: float,
     busy_since: BusyMarks | None = None,
     slot: int = 0,
+    parent: int = 0,
 ) -> None:
-    """A worker process's main: serve ``sock`` until SIGTERM or SIGINT, then drain."""
+    """A worker process's main: serve ``sock`` until SIGTERM or SIGINT, then drain.
+
+    It also stops when its ``parent`` (the arbiter's pid, read before the
+    fork; by default the parent it has now) is gone.
+    """
     import signal
 
     try:
@@ -450,6 +524,7 @@ def run_worker(
     loop = new_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(app, limits, workers, busy_since, slot)
+    worker.parent = parent or os.getppid()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
     try:

@@ -114,6 +114,7 @@ class _Arbiter:
 
     def spawn(self, slot: int) -> None:
         self.busy_since[slot] = 0.0
+        arbiter = os.getpid()  # read before the fork: the child may outlive it from its first instant
         pid = os.fork()
         if pid:
             self.children[pid] = (slot, time.monotonic())
@@ -125,7 +126,7 @@ class _Arbiter:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
             drain = max(0.1, self.graceful_timeout - 0.5)  # the worker stops before the arbiter kills it
-            run_worker(self.app, self.sock, self.limits, self.count, drain, self.busy_since, slot)
+            run_worker(self.app, self.sock, self.limits, self.count, drain, self.busy_since, slot, arbiter)
         except BaseException:
             logger.exception("worker %d failed", os.getpid())
             status = 1
