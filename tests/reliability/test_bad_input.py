@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from pyservice.testing import LiveServer
 
 APPS = Path(__file__).parent / "apps"
 SOAK = os.environ.get("PYSERVICE_SOAK") == "1"
+#: What each server prints when it starts a worker.
+WORKER_STARTED = {"pyservice": r"pyservice: worker \d+ started", "gunicorn": r"Booting worker with pid: \d+"}
 HEAD = b"POST /api/v1/echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n"
 
 
@@ -111,7 +114,7 @@ CORPUS = [
     ("both framings", HEAD + b"Content-Length: 2\r\n" + CHUNKED + b"2\r\n{}\r\n0\r\n\r\n", 400, "server"),
     ("two lengths", HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "server"),
     ("header flood", HEAD + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + EMPTY_OBJECT, 431, "server"),
-    ("huge header", HEAD + b"X-Big: " + b"a" * 20000 + b"\r\nContent-Length: 2\r\n\r\n{}", 431, "server"),
+    ("huge header", HEAD + b"X-Big: " + b"a" * 70000 + b"\r\nContent-Length: 2\r\n\r\n{}", 431, "server"),
     ("garbage request line", b"\x00\x01\x02 nonsense\r\n\r\n", 400, "server"),
 ]  # fmt: skip
 
@@ -228,5 +231,5 @@ def test_no_worker_died_and_memory_stayed_bounded(server):
     for pid, size in after.items():
         assert size - before[pid] < 20 * 1024, f"worker {pid} grew from {before[pid]} KiB to {size} KiB"
     output = server.output()
-    assert output.count("Booting worker") == 2
+    assert len(re.findall(WORKER_STARTED[server.server], output)) == 2
     assert "WORKER TIMEOUT" not in output
