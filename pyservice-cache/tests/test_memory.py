@@ -215,3 +215,27 @@ def test_waiters_share_a_negative_answer() -> None:
         thread.join(30)
     assert raised == ["DoesNotExist"] * 20
     assert items.runs["get_item"] == 1
+
+
+def test_a_call_waiting_for_another_threads_answer_stops_at_its_deadline() -> None:
+    leading = threading.Event()
+
+    def slow_first(request: Any, context: Any) -> None:
+        if not leading.is_set():
+            leading.set()
+            time.sleep(2)
+
+    items = Items(make_api(get_item={"scope": "public"}), before=slow_first)
+    items.items["1"] = 1
+    leader = threading.Thread(target=items.client().get_item, kwargs={"id": "1"})
+    leader.start()
+    leading.wait(5)
+    started = time.monotonic()
+    answer = items.client().session.post(
+        "http://127.0.0.1:8080/api/v1/get_item", json={"id": "1"}, headers={"Pyservice-Timeout": "0.3"}
+    )
+    waited = time.monotonic() - started
+    leader.join(10)
+    # Answered at its deadline (the core refuses a call that starts after it), not when the leader is done.
+    assert (answer.status_code, answer.json()["error"]["name"]) == (504, "DeadlineExceeded")
+    assert waited < 1.5

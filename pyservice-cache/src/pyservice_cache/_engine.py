@@ -125,9 +125,12 @@ class Engine:
         self.stats.hit()
         context.cache_outcome = "hit"
         context.annotate(cache="hit")
-        if isinstance(answer, BaseException):
+        if type(answer) is bytes:
+            context.response_body = answer  # a service's answer, as it is sent
+        elif isinstance(answer, BaseException):
             raise answer
-        policy.fill(context, answer)
+        else:
+            policy.fill(context, answer)
         return True
 
     def _compute(self, policy: Policy, key: str, context: Any, flight: Flight | None) -> None:
@@ -169,7 +172,8 @@ class Engine:
         return True
 
     def _get(self, key: str, context: Any) -> bytes | None:
-        if not self._usable(context):
+        # The first look of every call: a healthy in-process store skips _usable().
+        if (self._down_until or self._bound) and not self._usable(context):
             return None
         try:
             return self.backend.get(key)
