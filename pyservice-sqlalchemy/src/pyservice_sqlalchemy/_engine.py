@@ -32,7 +32,11 @@ class EngineSource:
         url: the database to build an engine for; ``None`` with ``given``.
         engine_options: keyword arguments of ``create_engine``.
         given: an engine or sessionmaker the application built.
-        prepare: called once with each engine before its first session.
+        prepare: called once with each engine and its session factory
+            before the first session.
+        capacity: the connections the engine's pool gives at most; calls
+            bounded by a deadline wait for one at :attr:`gate` rather than in
+            the pool, whose wait cannot be cut short.
     """
 
     def __init__(
@@ -41,11 +45,14 @@ class EngineSource:
         url: URL | None,
         engine_options: Mapping[str, Any],
         given: Engine | sessionmaker[Session] | None,
-        prepare: Callable[[Engine], None],
+        prepare: Callable[[Engine, sessionmaker[Session]], None],
+        capacity: int | None = None,
     ) -> None:
         self._url = url
         self._engine_options = dict(engine_options)
         self._prepare = prepare
+        self._capacity = capacity
+        self.gate = None if capacity is None else threading.BoundedSemaphore(capacity)
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._factory: sessionmaker[Session] | None = None
@@ -56,8 +63,8 @@ class EngineSource:
         elif given is not None:
             self._engine = given
             self._factory = sessionmaker(bind=given, expire_on_commit=False)
-        if self._engine is not None:
-            prepare(self._engine)
+        if self._engine is not None and self._factory is not None:
+            prepare(self._engine, self._factory)
         _sources.add(self)
 
     @property
@@ -80,11 +87,12 @@ class EngineSource:
             if self._factory is None:
                 assert self._url is not None  # given when nothing else is
                 engine = create_engine(self._url, **self._engine_options)
-                self._prepare(engine)
-                self._engine = engine
                 # Commit comes after the answer is encoded, so nothing reads
                 # the objects afterwards: expiring them would be wasted work.
-                self._factory = sessionmaker(bind=engine, expire_on_commit=False)
+                factory = sessionmaker(bind=engine, expire_on_commit=False)
+                self._prepare(engine, factory)
+                self._engine = engine
+                self._factory = factory
             return self._factory
 
     def dispose(self) -> None:
@@ -95,6 +103,8 @@ class EngineSource:
     def _after_fork(self) -> None:
         # A lock held by another thread at the fork would stay held forever here.
         self._lock = threading.Lock()
+        if self._capacity is not None:
+            self.gate = threading.BoundedSemaphore(self._capacity)  # permits held by the parent's threads
         if self._engine is not None:
             self._engine.dispose(close=False)
 

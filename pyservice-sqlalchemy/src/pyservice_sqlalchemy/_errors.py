@@ -2,8 +2,8 @@
 
 Two exceptions belong to the plugin and are always whitelisted:
 ``DatabaseUnavailable`` (the connection was lost, could not be made, or the
-pool had none to give) and ``DatabaseTimeout`` (the statement timeout
-fired). Both answer 503, which a pyservice Client retries for idempotent
+pool had none to give) and ``DatabaseTimeout`` (the statement or lock
+timeout fired). Both answer 503, which a pyservice Client retries for idempotent
 operations. The api may name more, by kind, in ``errors``.
 """
 
@@ -43,7 +43,8 @@ _SQLSTATE_KINDS = {
 # SQLSTATE classes and codes that mean the server cannot serve us now:
 # connection exceptions, too many connections, shutdown and recovery.
 _UNAVAILABLE_PREFIXES = ("08", "53", "57P")
-_QUERY_CANCELED = "57014"
+# query_canceled (the statement timeout) and lock_not_available (the lock timeout).
+_TIMEOUTS = ("57014", "55P03")
 # SQLite's extended result codes (Python 3.11+ exposes them by name).
 _SQLITE_KINDS = {
     "SQLITE_CONSTRAINT_UNIQUE": "unique_violation",
@@ -85,7 +86,7 @@ def classify(exc: BaseException) -> str | None:
     if isinstance(sqlstate, str):
         if sqlstate in _SQLSTATE_KINDS:
             return _SQLSTATE_KINDS[sqlstate]
-        if sqlstate == _QUERY_CANCELED:
+        if sqlstate in _TIMEOUTS:
             return "timeout"
         if sqlstate.startswith(_UNAVAILABLE_PREFIXES):
             return "unavailable"
@@ -150,8 +151,8 @@ class ErrorTranslator:
                 return cls("the database connection failed during commit; the outcome is unknown")
             return cls("the database is unavailable")
         if kind == "timeout":
-            logger.warning("statement timeout in %s", where)
-            return cls("the database did not answer within the statement timeout")
+            logger.warning("statement or lock timeout in %s", where)
+            return cls("the database did not answer within the statement or lock timeout")
         message = ERROR_KINDS[kind]
         constraint = _constraint(exc)
         return cls(f"{message} ({constraint})" if constraint else message)

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pyservice import ApiError, Option, Plugin
+from pyservice import ApiError, Option, Plugin, ServiceContext
 from pyservice.checks import non_negative_int, positive
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from ._deadline import Budget, bound_by_deadlines, current_budget, watchdog
 from ._engine import EngineSource
 from ._errors import ERROR_KINDS, EXCEPTIONS, ErrorTranslator
 
 if TYPE_CHECKING:
-    from pyservice import Client, Service, ServiceContext
+    from contextvars import Token
+
+    from pyservice import Client, Service
 
 __all__ = ["DEFAULT_URL", "SQLAlchemy"]
 
@@ -40,6 +46,23 @@ def _attribute(value: str) -> str:
     if not value.isidentifier() or value.startswith("_") or value in _CONTEXT_NAMES:
         raise ValueError("expected a Python identifier that is not one of the context's own attributes")
     return value
+
+
+#: libpq connect options the plugin sets on PostgreSQL engines it builds, unless ``connect_args`` sets them.
+POSTGRESQL_CONNECT_ARGS: Mapping[str, int] = {
+    # A new connection to a server that does not answer fails after this
+    # many seconds (a call with a deadline waits at most its time left, and
+    # libpq's minimum of 2 s).
+    "connect_timeout": 5,
+    # Pooled connections whose peer is gone (a host that died, a network
+    # cut) are found while idle: probes after 10 s of silence, every 5 s, 3 of them.
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    # Data sent and not acknowledged for 25 s drops the connection.
+    "tcp_user_timeout": 25_000,
+}
 
 
 def _errors(value: Mapping[str, Any]) -> dict[str, str]:
@@ -103,6 +126,13 @@ class SQLAlchemy(Plugin):
         "echo": Option(bool, False, "Log every statement to the sqlalchemy.engine logger."),
         "hide_parameters": Option(bool, True, "Keep bound values out of error messages and logs."),
         "connect_args": Option(dict, {}, "Extra keyword arguments of the driver's connect()."),
+        "timeout": Option(
+            float,
+            None,
+            "Seconds a call's database work may take when its caller sent no deadline; "
+            "default: the operation's client read timeout (PostgreSQL).",
+            check=positive,
+        ),
         "errors": Option(dict, {}, "Exception names by error kind: " + ", ".join(ERROR_KINDS) + ".", check=_errors),
     }
     operation_keys: ClassVar[Mapping[str, Option]] = {
@@ -114,6 +144,7 @@ class SQLAlchemy(Plugin):
         super().__init__(config)
         self._source: EngineSource | None = None
         self._dialect = ""
+        self._ready_budget: float | None = None
 
     # -- set-up ----------------------------------------------------------------
 
@@ -142,21 +173,44 @@ class SQLAlchemy(Plugin):
                 f"operations.{read_only_ops[0]}.read_only",
                 f"read-only transactions need PostgreSQL or SQLite, the database is {self._dialect or 'unknown'}",
             )
+        attribute = config["attribute"]
+        _install_session_attribute(attribute, f"plugins.{self.name}.attribute")
+        # Without a deadline from the caller, a call's database work may take
+        # as long as a pyservice client waits for its answer by default.
+        api = owner.api
+        fallbacks: dict[str, float] | None = None
+        if self._dialect == "postgresql":
+            fallbacks = {
+                name: config["timeout"] or (operation.timeout or api.timeout).read
+                for name, operation in api.operations.items()
+            }
         translator = ErrorTranslator(errors)
-        where = owner.api.name
         for operations, read_only in ((other_ops, False), (read_only_ops, True)):
             if operations:
-                hook = _session_hook(self._source, config["attribute"], translator, where, self._begin(read_only))
+                opener = _Opener(self._source, attribute, self._begin(read_only), fallbacks, config["pool_timeout"])
+                hook = _session_hook(opener, attribute, translator, api.name)
                 owner.plugin("request", operations=operations, name=self.name)(hook)
+        self._ready_budget = None if api.health is None else api.health.timeout
         owner.add_readiness_check(self.name, self._ready)
 
     def _ready(self) -> str | None:
-        # The pool's and the driver's timeouts bound this; the reason names no URL.
+        # Bounded like a call, by the probe's own timeout: a frozen database
+        # frees the check's thread when the probe has answered. The reason names no URL.
+        budget = None
+        token = None
+        if self._dialect == "postgresql" and self._ready_budget is not None:
+            now = time.monotonic()
+            budget = Budget(now + self._ready_budget, now)
+            token = current_budget.set(budget)
         try:
             with self.sessionmaker() as session:
                 session.execute(text("SELECT 1"))
         except Exception as exc:  # any failure means not ready
             return f"the database does not answer ({type(exc).__name__})"
+        finally:
+            if budget is not None and token is not None:
+                current_budget.reset(token)
+                watchdog.finish(budget)
         return None
 
     def _engine_source(self, read_only: bool) -> EngineSource:
@@ -187,17 +241,33 @@ class SQLAlchemy(Plugin):
             raise ApiError(f"{key}.statement_timeout", "applies to engines built from url; set it on your engine")
         self._dialect = url.get_backend_name() if url is not None else engine.dialect.name if engine else ""
         options = self._engine_options(url) if url is not None else {}
-        prepare = _prepare_sqlite_read_only if read_only and self._dialect == "sqlite" else _nothing
-        return EngineSource(url=url, engine_options=options, given=given, prepare=prepare)
+        prepare: Callable[[Engine, sessionmaker[Session]], None] = _nothing
+        if self._dialect == "postgresql":
+            # The plugin pings for its own engines (bounded by the call's
+            # deadline); an engine the application gives keeps its pool's own.
+            ping = url is not None and config["pool_pre_ping"]
+            cap = config["statement_timeout"]
+
+            def prepare(engine: Engine, factory: sessionmaker[Session]) -> None:
+                bound_by_deadlines(engine, factory, ping=ping, statement_cap=cap)
+
+        elif read_only and self._dialect == "sqlite":
+            prepare = _prepare_sqlite_read_only
+        capacity = None
+        if url is not None and self._dialect == "postgresql":
+            capacity = config["pool_size"] + config["max_overflow"]
+        return EngineSource(url=url, engine_options=options, given=given, prepare=prepare, capacity=capacity)
 
     def _engine_options(self, url: URL) -> dict[str, Any]:
         config = self.config
         key = f"plugins.{self.name}"
         connect_args = dict(config["connect_args"])
+        postgresql = url.get_backend_name() == "postgresql"
         options: dict[str, Any] = {
             "echo": config["echo"],
             "hide_parameters": config["hide_parameters"],
-            "pool_pre_ping": config["pool_pre_ping"],
+            # On PostgreSQL the plugin pings itself, where the call's deadline can bound the ping.
+            "pool_pre_ping": config["pool_pre_ping"] and not postgresql,
         }
         if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
             # Each connection to :memory: is a database of its own, and one
@@ -217,6 +287,8 @@ class SQLAlchemy(Plugin):
             setting = f"-c statement_timeout={max(1, round(timeout * 1000))}"
             existing = connect_args.get("options")
             connect_args["options"] = f"{existing} {setting}" if existing else setting
+        if postgresql and url.get_driver_name() in ("psycopg", "psycopg2"):
+            connect_args = {**POSTGRESQL_CONNECT_ARGS, **connect_args}
         options["connect_args"] = connect_args
         return options
 
@@ -261,37 +333,162 @@ class SQLAlchemy(Plugin):
         return self._source
 
 
+def _state_key(attribute: str) -> str:
+    # Where a call's session state lives in the context's __dict__, next to the session itself.
+    return f"_pyservice_sqlalchemy_{attribute}"
+
+
+class _SessionAttribute:
+    """``context.session``: opens the call's session the first time it is read.
+
+    A non-data descriptor on :class:`~pyservice.ServiceContext`: once read,
+    the session is stored in the context's own ``__dict__``, which Python
+    looks in first, so later reads cost what any attribute costs. A call
+    that never reads it opens nothing and begins nothing.
+    """
+
+    __slots__ = ("key", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.key = _state_key(name)
+
+    def __get__(self, context: Any, owner: type | None = None) -> Any:
+        if context is None:
+            return self
+        values = context.__dict__
+        opener = values.get(self.key)
+        if type(opener) is not _Opener:
+            raise AttributeError(
+                f"context.{self.name} is open only inside the sqlalchemy plugin's hook: in the handler, "
+                f"operation hooks, and request hooks listed after it (operation {context.operation!r})"
+            )
+        opened = opener.open(context)
+        values[self.key] = opened
+        values[self.name] = session = opened.session
+        return session
+
+
+def _install_session_attribute(attribute: str, key: str) -> None:
+    existing = getattr(ServiceContext, attribute, None)
+    if existing is None:
+        # Every service's calls share the class; the descriptor finds each
+        # call's own opener on the context, so one serves all of them.
+        setattr(ServiceContext, attribute, _SessionAttribute(attribute))
+    elif not isinstance(existing, _SessionAttribute):
+        raise ApiError(key, f"{attribute!r} is already an attribute of the context")
+
+
+class _Opened:
+    """The session a call opened, and the budget its database work runs under."""
+
+    __slots__ = ("budget", "gate", "session", "token")
+
+    def __init__(
+        self,
+        session: Session,
+        budget: Budget | None = None,
+        token: Token[Budget | None] | None = None,
+        gate: threading.BoundedSemaphore | None = None,
+    ) -> None:
+        self.session = session
+        self.budget = budget
+        self.token = token
+        self.gate = gate
+
+    def finish(self, context: ServiceContext) -> None:
+        _close(self.session, context)
+        budget = self.budget
+        if budget is not None:
+            if self.token is not None:
+                current_budget.reset(self.token)
+            watchdog.finish(budget)
+        if self.gate is not None:
+            self.gate.release()
+
+
+class _Opener:
+    """Opens the session of one call, on its first read of ``context.session``."""
+
+    __slots__ = ("attribute", "begin", "fallbacks", "pool_timeout", "source")
+
+    def __init__(
+        self,
+        source: EngineSource,
+        attribute: str,
+        begin: Callable[[Session], None] | None,
+        fallbacks: Mapping[str, float] | None,
+        pool_timeout: float,
+    ) -> None:
+        self.source = source
+        self.attribute = attribute
+        self.begin = begin
+        self.fallbacks = fallbacks  # None: the database is not bounded by deadlines (SQLite)
+        self.pool_timeout = pool_timeout
+
+    def open(self, context: ServiceContext) -> _Opened:
+        session = self.source.factory()
+        fallbacks = self.fallbacks
+        if fallbacks is None:
+            opened = _Opened(session)
+        else:
+            now = time.monotonic()
+            deadline = context.deadline
+            budget = Budget(now + fallbacks[context.operation] if deadline is None else deadline, now)
+            gate = self.source.gate
+            if gate is not None and not gate.acquire(timeout=max(0.0, min(self.pool_timeout, budget.cutoff - now))):
+                # The pool's own wait cannot be cut short at the deadline; this one can.
+                session.close()
+                raise PoolTimeout("no database connection was free within the call's deadline or pool_timeout")
+            opened = _Opened(session, budget, current_budget.set(budget), gate)
+        begin = self.begin
+        if begin is not None:
+            try:
+                begin(opened.session)
+            except BaseException:
+                opened.finish(context)
+                raise
+        return opened
+
+
 def _session_hook(
-    source: EngineSource,
+    opener: _Opener,
     attribute: str,
     translator: ErrorTranslator,
     api_name: str,
-    begin: Callable[[Session], None] | None,
 ) -> Callable[[ServiceContext], None]:
+    key = _state_key(attribute)
+
     def sqlalchemy_session(context: ServiceContext) -> None:
-        session = source.factory()
+        values = context.__dict__
+        values[key] = opener
         committing = False
         try:
-            setattr(context, attribute, session)
-            if begin is not None:
-                begin(session)
             context.process_request()
-            # The core has encoded the answer by now (context.response_body):
-            # committing only here lets encoding read through the session,
-            # and a failed commit still turns the answer into an error.
-            committing = True
-            session.commit()
+            opened = values[key]
+            if opened is not opener:
+                # The core has encoded the answer by now (context.response_body):
+                # committing only here lets encoding read through the session,
+                # and a failed commit still turns the answer into an error.
+                committing = True
+                opened.session.commit()
         except Exception as exc:
-            _rollback(session, context)
+            opened = values[key]
+            if opened is not opener:
+                _rollback(opened.session, context)
             replacement = translator.translate(exc, f"{api_name}.{context.operation}", committing=committing)
             if replacement is None:
                 raise
             raise replacement from exc
         except BaseException:
-            _rollback(session, context)
+            opened = values[key]
+            if opened is not opener:
+                _rollback(opened.session, context)
             raise
         finally:
-            _close(session, context)
+            opened = values.pop(key)
+            if opened is not opener:
+                opened.finish(context)
 
     return sqlalchemy_session
 
@@ -328,12 +525,12 @@ def _begin_sqlite_read_only(session: Session) -> None:
     connection.connection.info[_QUERY_ONLY] = True  # reset at check-in, see _prepare_sqlite_read_only
 
 
-def _prepare_sqlite_read_only(engine: Engine) -> None:
+def _prepare_sqlite_read_only(engine: Engine, factory: sessionmaker[Session]) -> None:
     @event.listens_for(engine, "checkin")
     def reset_query_only(dbapi_connection: Any, record: Any) -> None:
         if dbapi_connection is not None and record.info.pop(_QUERY_ONLY, False):
             dbapi_connection.execute("PRAGMA query_only = OFF")
 
 
-def _nothing(engine: Engine) -> None:
+def _nothing(engine: Engine, factory: sessionmaker[Session]) -> None:
     pass
