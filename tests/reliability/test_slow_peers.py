@@ -627,3 +627,24 @@ def test_gunicorn_answers_trickled_bodies_408_at_the_deadline_and_keeps_its_work
     assert_request_timeouts(peers, REQUEST_TIMEOUT)
     assert "WORKER TIMEOUT" not in output
     assert len(WORKER_STARTED["gunicorn"].findall(output)) == 2
+
+
+# -- every worker stuck in a call: the arbiter answers --------------------------
+
+
+def test_the_arbiter_answers_a_probe_while_every_worker_is_stuck_and_closes_the_connection():
+    # It answers one request per connection: a keep-alive answer would send the
+    # caller's next call into a closed socket.
+    with LiveServer(TARGET, workers=2, request_timeout=REQUEST_TIMEOUT, cwd=APPS) as server:
+        stuck = []
+        for _ in range(2):  # one per worker: a worker in a call accepts no connection
+            stuck.append(slow_call_in_thread(server, 4.0)[0])
+            time.sleep(0.25)
+        time.sleep(1.5)  # past the busy timeout (1 s by default)
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+            answer = read_answer(sock)
+        for thread in stuck:
+            thread.join(timeout=30)
+    assert answer.status == 200
+    assert answer.headers.get("connection") == "close"

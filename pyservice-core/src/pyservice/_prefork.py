@@ -304,6 +304,9 @@ def answer_directly(client: socket.socket, app: WSGIApplication, limits: Limits)
         worker.now = time.monotonic()
         worker.date_line = _date_line()
         connection.connection_made(transport)  # type: ignore[arg-type]
+        # Its one answer says "Connection: close": a keep-alive caller would
+        # otherwise send its next call into the socket closed below.
+        worker.stopping = True
         while not transport.closed:
             left = deadline - time.monotonic()
             if left <= 0:
