@@ -35,6 +35,8 @@ OPERATIONS: dict[str, Any] = {
     "get_parent": {},
     "sleep": {},
     "whoami": {},
+    "timeouts": {},
+    "nothing": {"read_only": True},
 }
 
 
@@ -196,5 +198,14 @@ def make_app(
         response.pid = os.getpid()
         if context.session.get_bind().dialect.name == "postgresql":
             response.backend = context.session.scalar(text("SELECT pg_backend_pid()"))
+
+    @service.operation("timeouts")
+    def timeouts(request, response, context):
+        show = "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
+        response.statement_timeout, response.lock_timeout = context.session.execute(text(show)).one()
+
+    @service.operation("nothing")
+    def nothing(request, response, context):
+        response.done = True  # never reads context.session
 
     return service, models, api

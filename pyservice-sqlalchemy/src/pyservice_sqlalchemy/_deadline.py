@@ -43,8 +43,10 @@ __all__ = ["Budget", "Watchdog", "bound_by_deadlines", "current_budget", "watchd
 
 logger = logging.getLogger("pyservice.sqlalchemy")
 
-#: At most this much of a call's time is kept back to send its answer.
-RESERVE = 0.1
+#: At most this much of a call's time (and at most a fifth of it) is kept
+#: back: the server's timeouts fire that much before the deadline, so the
+#: rollback and the answer still fit, and the watchdog a quarter of it before.
+RESERVE = 0.2
 
 
 class Budget:
@@ -65,10 +67,10 @@ class Budget:
     __slots__ = ("connections", "cutoff", "deadline", "server_deadline")
 
     def __init__(self, deadline: float, now: float) -> None:
-        reserve = min(RESERVE, max(0.0, deadline - now) / 10)
+        reserve = min(RESERVE, max(0.0, deadline - now) / 5)
         self.deadline = deadline
         self.server_deadline = deadline - reserve
-        self.cutoff = deadline - reserve / 2
+        self.cutoff = deadline - reserve / 4
         self.connections: list[Any] = []
 
     def server_milliseconds(self, cap: float | None) -> int:

@@ -361,7 +361,7 @@ class _SessionAttribute:
         if type(opener) is not _Opener:
             raise AttributeError(
                 f"context.{self.name} is open only inside the sqlalchemy plugin's hook: in the handler, "
-                f"operation hooks, and request hooks listed after it (operation {context.operation!r})"
+                "operation hooks, and request hooks listed after the plugin, of operations it is on for"
             )
         opened = opener.open(context)
         values[self.key] = opened
