@@ -256,7 +256,8 @@ def test_no_canary_reaches_a_rendered_line(lines, case):
     client(service).put_item(item=payload, data=payload)
     text = lines.read()
     lines.text = ""
-    assert '"event": "handler"' in text
+    # The handler's event was written (compared parsed: the renderer's spacing is not the point).
+    assert "handler" in [json.loads(line)["event"] for line in text.split("\n") if line.startswith("{")]
     for canary in canaries:
         assert canary not in text
         assert canary.replace(" ", "").replace("-", "") not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import random
@@ -15,7 +16,7 @@ from pyservice.checks import one_of
 from structlog.contextvars import bind_contextvars, merge_contextvars, reset_contextvars
 from structlog.typing import Processor
 
-from ._output import LEVELS, build_renderer, configure_stdlib, install_sink
+from ._output import LEVELS, TimeStamper, build_renderer, configure_stdlib, install_sink
 from ._redact import redact_config
 from ._redaction import Redactor
 from ._request_id import _CURRENT, format_traceparent, incoming_trace, new_span_id, outgoing_trace
@@ -150,20 +151,22 @@ class LoggingPlugin(Plugin):
             mask=redact.get("mask", "[REDACTED]"),
         )
         level = LEVELS[config["level"]]
-        rendering = build_renderer(config["renderer"], config["output"])
-        # Redaction runs just before the renderer (after exceptions are formatted).
-        final: list[Processor] = [*rendering[:-1], self.redactor, rendering[-1]]
-        sink = install_sink(config["logger_name"], level, config["output"])
+        output = config["output"]
+        # Lines to stdout/stderr are bytes written straight to the stream;
+        # the stdlib's handlers take text.
+        final = build_renderer(config["renderer"], output, self.redactor, text=output == "stdlib")
+        sink = install_sink(config["logger_name"], level, output)
         if config["configure_stdlib"]:
-            configure_stdlib(level, config["output"], final, config["logger_name"])
+            configure_stdlib(level, output, build_renderer(config["renderer"], output, self.redactor, text=True))
         processors: list[Processor] = [
             merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            TimeStamper(),
             *final,
         ]
         # Explicit processors: the application's global structlog configuration
-        # is neither used nor changed. Binding once makes a concrete logger.
+        # is neither used nor changed. Bound once, at start-up, and kept: a
+        # concrete filtering logger, whose disabled levels are a bare return.
         self.log = structlog.wrap_logger(
             sink,
             processors=processors,
@@ -218,14 +221,20 @@ class LoggingPlugin(Plugin):
         describe_error = service.describe_error
         base = {"side": "service", "service": api.name, "version": api.version, "operation": op.name}
 
+        set_trace, reset_trace = _CURRENT.set, _CURRENT.reset
+        request_id_var = _request_id_var()
+        set_request_id, reset_request_id = request_id_var.set, request_id_var.reset
+        perf_counter = time.perf_counter
+
         def logging_hook(context: ServiceContext) -> None:
-            started = time.perf_counter()
+            started = perf_counter()
             trace = incoming_trace(context.environ, environ_key)
-            trace_token = _CURRENT.set(trace)
-            bound = bind_contextvars(request_id=trace.request_id)
+            request_id = trace.request_id
+            trace_token = set_trace(trace)
+            bound = set_request_id(request_id)
             context.log = log  # type: ignore[attr-defined]
-            context.request_id = trace.request_id  # type: ignore[attr-defined]
-            context.response_headers.append((header, trace.request_id))
+            context.request_id = request_id  # type: ignore[attr-defined]
+            context.response_headers.append((header, request_id))
             try:
                 try:
                     context.process_request()
@@ -265,8 +274,8 @@ class LoggingPlugin(Plugin):
                     event = select(event)
                 log.info("call", **event)
             finally:
-                reset_contextvars(**bound)
-                _CURRENT.reset(trace_token)
+                reset_request_id(bound)
+                reset_trace(trace_token)
 
         return logging_hook
 
@@ -355,6 +364,19 @@ class LoggingPlugin(Plugin):
                 context.retried.append({"attempt": context.attempt, "status": context.status})  # type: ignore[attr-defined]
 
         return logging_attempt
+
+
+def _request_id_var() -> contextvars.ContextVar[Any]:
+    """The context variable behind ``bind_contextvars(request_id=...)``.
+
+    Setting it is what ``bind_contextvars`` does, and resetting it with the
+    token what ``reset_contextvars`` does, without their per-call dict and
+    name formatting: structlog makes one variable per key and keeps it, and
+    hands it out in the token it returns.
+    """
+    tokens = bind_contextvars(request_id=None)
+    reset_contextvars(**tokens)
+    return tokens["request_id"].var
 
 
 def _dumps(value: Any) -> str:

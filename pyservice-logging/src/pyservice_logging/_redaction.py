@@ -38,6 +38,26 @@ _SEPARATORS = re.compile(r"[-_\s.]")
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12,}")
 _NOT_DIGIT = re.compile(r"\D")
 _CARD_MIN, _CARD_MAX = 13, 19
+# The smallest integer with _CARD_MIN digits: smaller ones cannot be card numbers.
+_CARD_INT = 10 ** (_CARD_MIN - 1)
+# Values that can hold no secret: neither walked nor matched.
+_ATOMS = frozenset({float, bool, type(None)})
+# The digit-run regex costs microseconds on a 32-character hex id, so an ASCII
+# string is first mapped byte by byte (digits, spaces and dashes to "1", the
+# rest to "0") and searched for 13 "1"s in a row: every string the regex can
+# match passes (a superset), and ids and timestamps do not. Other strings may
+# hold non-ASCII digits, which the regex's \d matches: they go to it directly.
+_CARD_BYTES = bytes(49 if chr(byte) in "0123456789 -" else 48 for byte in range(256))
+_CARD_RUN = b"1" * _CARD_MIN
+
+
+def _may_hold_card(text: str) -> bool:
+    """Whether ``text`` is long enough and, if ASCII, has a long enough run of digits, spaces and dashes."""
+    if len(text) < _CARD_MIN:
+        return False
+    return not text.isascii() or _CARD_RUN in text.encode().translate(_CARD_BYTES)
+
+
 # Key decisions are cached; keys come from payloads, so the cache is bounded.
 _CACHE_LIMIT = 4096
 
@@ -88,11 +108,12 @@ class Redactor:
         defaults: include :data:`DEFAULT_PATTERNS`.
     """
 
-    __slots__ = ("_cache", "_card_numbers", "_exact", "_glob", "mask")
+    __slots__ = ("_cache", "_card_numbers", "_event_keys", "_exact", "_glob", "_plain_keys", "mask")
 
     def __init__(
         self, patterns: Iterable[str] = (), *, card_numbers: bool = True, mask: str = MASK, defaults: bool = True
     ) -> None:
+        # Compiled once: exact names (normalised) in a frozen set, globs in one regex.
         exact: set[str] = set()
         globs: list[str] = []
         for pattern in (*(DEFAULT_PATTERNS if defaults else ()), *patterns):
@@ -105,6 +126,10 @@ class Redactor:
         self._glob = re.compile("|".join(globs)) if globs else None
         self._card_numbers = card_numbers
         self._cache: dict[str, bool] = {}
+        # The processor's own decisions by top-level key: exc_info is never masked there.
+        self._event_keys: dict[str, bool] = {}
+        # Top-level keys known to need no masking, for plain_json's set comparison.
+        self._plain_keys: set[str] = set()
         self.mask = mask
 
     def is_secret(self, key: object) -> bool:
@@ -125,41 +150,107 @@ class Redactor:
         """``value`` with its secrets masked; containers are copied, never changed in place."""
         kind = type(value)
         if kind is str:
-            if self._card_numbers and len(value) >= _CARD_MIN:
+            if self._card_numbers and _may_hold_card(value):
                 return _DIGIT_RUN.sub(self._mask_run, value)
             return value
+        if kind in _ATOMS:
+            return value
         if kind is dict or isinstance(value, Mapping):  # Containers are Mappings, not dicts
-            is_secret = self.is_secret
+            cache = self._cache
             mask = self.mask
             redact = self.redact
-            return {key: mask if is_secret(key) else redact(item) for key, item in value.items()}
+            redacted = {}
+            for key, item in value.items():
+                secret = cache.get(key) if type(key) is str else False
+                if secret is None:
+                    secret = self.is_secret(key)
+                redacted[key] = mask if secret else item if type(item) in _ATOMS else redact(item)
+            return redacted
         if kind is list or kind is tuple or isinstance(value, (list, tuple)):
-            return [self.redact(item) for item in value]
+            redact = self.redact
+            return [item if type(item) in _ATOMS else redact(item) for item in value]
         if kind is int:
-            if self._card_numbers and abs(value) >= 10 ** (_CARD_MIN - 1):
-                digits = str(abs(value))
-                if len(digits) > _CARD_MAX or _luhn(digits):
-                    return self.mask
-            return value
+            return self._redact_int(value)
         if isinstance(value, str):
             return self.redact(str(value))
         return value
+
+    def _redact_int(self, value: int) -> Any:
+        if self._card_numbers and (value >= _CARD_INT or value <= -_CARD_INT):
+            digits = str(abs(value))
+            if len(digits) > _CARD_MAX or _luhn(digits):
+                return self.mask
+        return value
+
+    def plain_json(self, event_dict: Mapping[str, Any], line: bytes) -> bool:
+        """Tell whether redacting ``event_dict`` would change nothing, from its JSON rendering.
+
+        ``line`` must be ``event_dict`` rendered by orjson *without* a
+        ``default`` (an object orjson cannot render itself, such as a
+        non-dict mapping, must send the event to :meth:`__call__` instead).
+        It is plain when every top-level key is known not to be secret, it
+        holds no nested object or array, it is ASCII (the digit-run regex
+        also matches non-ASCII digits) and no 13 digits, spaces or dashes
+        follow one another: then no value is a container to walk, and no
+        string or integer can hold a card number. A few C-level passes over
+        the line replace a Python-level look at each value; anything
+        doubtful is left to :meth:`__call__`, so the answer is the same.
+        """
+        if not event_dict.keys() <= self._plain_keys and not self._learn(event_dict):
+            return False
+        if not line.isascii() or line.count(b"{") != 1 or b"[" in line:
+            return False
+        return not self._card_numbers or _CARD_RUN not in line.translate(_CARD_BYTES)
+
+    def _learn(self, event_dict: Mapping[str, Any]) -> bool:
+        plain = self._plain_keys
+        if len(plain) >= _CACHE_LIMIT:
+            # Keys may come from payloads: the set stays bounded (replaced, never cleared under a reader).
+            plain = self._plain_keys = set()
+        found = True
+        for key in event_dict:
+            # The renderer needs exc_info itself: an event with it always takes the full path.
+            if key == "exc_info" or self.is_secret(key):
+                found = False
+            else:
+                plain.add(key)
+        return found
 
     def _mask_run(self, match: re.Match[str]) -> str:
         replaced = _mask_cards(match)
         return self.mask if replaced == MASK else replaced
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        """Mask the secrets of one event dict (the structlog processor protocol)."""
-        is_secret = self.is_secret
-        redact = self.redact
+        """Mask the secrets of one event dict (the structlog processor protocol).
+
+        Each value is looked at once: a secret key's value is masked without
+        being read; ``None``, booleans and floats are left alone; a string
+        is searched for card numbers only when it is long enough to hold
+        one, an integer only when it has enough digits; containers are
+        walked (copied). Key decisions are remembered, so a key seen before
+        costs one dict lookup.
+        """
+        keys = self._event_keys
         mask = self.mask
+        cards = self._card_numbers
         for key, value in event_dict.items():
-            if key == "exc_info":
-                # The renderer needs the exception itself; formatted tracebacks are strings, redacted below.
-                continue
-            if is_secret(key):
+            secret = keys.get(key)
+            if secret is None:
+                # The renderer needs exc_info itself; formatted tracebacks are strings, redacted below.
+                secret = key != "exc_info" and self.is_secret(key)
+                if len(keys) >= _CACHE_LIMIT:
+                    keys.clear()
+                keys[key] = secret
+            if secret:
                 event_dict[key] = mask
-            elif type(value) is not float and value is not None and type(value) is not bool:
-                event_dict[key] = redact(value)
+                continue
+            kind = type(value)
+            if kind is str:
+                if cards and len(value) >= _CARD_MIN and _may_hold_card(value):
+                    event_dict[key] = _DIGIT_RUN.sub(self._mask_run, value)
+            elif kind is int:
+                if cards and (value >= _CARD_INT or value <= -_CARD_INT):
+                    event_dict[key] = self._redact_int(value)
+            elif kind not in _ATOMS and key != "exc_info":
+                event_dict[key] = self.redact(value)
         return event_dict

@@ -6,6 +6,7 @@ import contextvars
 import re
 import secrets
 from collections.abc import Mapping
+from os import urandom
 from typing import Any
 
 __all__ = [
@@ -135,14 +136,22 @@ def incoming_trace(environ: Mapping[str, Any], request_id_key: str) -> Trace:
         A trace with a new span id. The request id is the header's when it
         is well formed, else the incoming trace id, else a new one.
     """
-    parent = parse_traceparent(environ.get("HTTP_TRACEPARENT"))
+    header = environ.get("HTTP_TRACEPARENT")
+    parent = None if header is None else parse_traceparent(header)
+    # One read of the system's random source for both new ids.
+    random_hex = urandom(24).hex()
+    span_id = random_hex[32:]
+    if span_id == _ZERO_SPAN:
+        span_id = new_span_id()
     if parent is None:
-        trace_id, parent_id, flags = _new_trace_id(), None, "00"
+        trace_id, parent_id, flags = random_hex[:32], None, "00"
+        if trace_id == _ZERO_TRACE:
+            trace_id = _new_trace_id()
     else:
         trace_id, parent_id, flags = parent
     given = environ.get(request_id_key)
-    request_id = given if isinstance(given, str) and valid_request_id(given) else trace_id
-    return Trace(request_id, trace_id, new_span_id(), parent_id, flags)
+    request_id = trace_id if given is None or not valid_request_id(given) else given
+    return Trace(request_id, trace_id, span_id, parent_id, flags)
 
 
 def outgoing_trace(explicit_request_id: str | None) -> Trace:
