@@ -45,7 +45,7 @@ logger = logging.getLogger("pyservice.sqlalchemy")
 
 #: At most this much of a call's time (and at most a fifth of it) is kept
 #: back: the server's timeouts fire that much before the deadline, so the
-#: rollback and the answer still fit, and the watchdog a quarter of it before.
+#: rollback and the answer still fit, and the watchdog half of it before.
 RESERVE = 0.2
 
 
@@ -70,7 +70,7 @@ class Budget:
         reserve = min(RESERVE, max(0.0, deadline - now) / 5)
         self.deadline = deadline
         self.server_deadline = deadline - reserve
-        self.cutoff = deadline - reserve / 4
+        self.cutoff = deadline - reserve / 2
         self.connections: list[Any] = []
 
     def server_milliseconds(self, cap: float | None) -> int:
