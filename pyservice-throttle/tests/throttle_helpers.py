@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -81,8 +83,19 @@ class PrivateRedis:
                 time.sleep(0.025)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
+    def freeze(self) -> None:
+        """Stop the server without closing anything: connections stay open, nothing answers (SIGSTOP)."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server run again (SIGCONT)."""
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None:
+            self.thaw()  # a stopped process would not act on SIGTERM
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None

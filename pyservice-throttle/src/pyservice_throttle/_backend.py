@@ -6,8 +6,6 @@ import threading
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from ._gcra import gcra
-
 __all__ = ["Backend", "BackendUnavailable", "MemoryBackend"]
 
 
@@ -56,6 +54,31 @@ class Backend(ABC):
                 bound every network call with a short timeout.
         """
 
+    def take_within(self, key: str, now: int, interval: int, capacity: int, timeout: float) -> tuple[bool, int]:
+        """:meth:`take`, for a call that must be answered within ``timeout`` seconds.
+
+        The plugin calls it instead of :meth:`take` when the call has a
+        deadline, with the time the call has left (0 once it has passed).
+        A backend that talks to a store over the network overrides it to wait
+        at most ``timeout`` (and at most its own timeout) for the store; the
+        default calls :meth:`take`, whose own short timeouts then bound it.
+
+        Args:
+            key: as for :meth:`take`.
+            now: as for :meth:`take`.
+            interval: as for :meth:`take`.
+            capacity: as for :meth:`take`.
+            timeout: the seconds the call has left.
+
+        Returns:
+            What :meth:`take` returns.
+
+        Raises:
+            Exception: the store failed or did not answer in time; the
+                plugin's ``on_error`` policy decides what the call gets.
+        """
+        return self.take(key, now, interval, capacity)
+
     def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release what the backend holds (connections); the default does nothing."""
 
@@ -86,12 +109,17 @@ class MemoryBackend(Backend):
         """Run one GCRA step for ``key`` under this backend's lock."""
         tats = self._tats
         with self._lock:
-            allowed, tat = gcra(tats.get(key), now, interval, capacity)
-            if allowed:
-                if key not in tats and len(tats) >= self.max_keys:
-                    self._make_room(now)
-                tats[key] = tat
-        return allowed, tat
+            # gcra(), written out: this runs on every throttled call.
+            tat = tats.get(key, now)
+            if tat < now:
+                tat = now
+            new_tat = tat + interval
+            if new_tat - now > capacity:
+                return False, tat
+            if len(tats) >= self.max_keys and key not in tats:
+                self._make_room(now)
+            tats[key] = new_tat
+        return True, new_tat
 
     def _make_room(self, now: int) -> None:
         # A TAT in the past means a full bucket: the same as no entry at all.

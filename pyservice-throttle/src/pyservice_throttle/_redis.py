@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from typing import Any
 
 import redis
@@ -10,6 +12,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._backend import Backend, BackendUnavailable
+from ._bounded import DeadlineConnections
 
 __all__ = ["GCRA_SCRIPT", "RedisBackend"]
 
@@ -55,6 +58,7 @@ class RedisBackend(Backend):
     """
 
     shared = True
+    timeout: float
     _script: Any
 
     def __init__(
@@ -77,9 +81,14 @@ class RedisBackend(Backend):
                 retry=Retry(NoBackoff(), 0),
                 retry_on_timeout=False,
             )
+            self.timeout = timeout
+        else:
+            # A given client keeps its own timeouts; a call's deadline is the only bound added to them.
+            self.timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or math.inf
         self.client = client
         self.prefix = prefix
         self._script = client.register_script(GCRA_SCRIPT)
+        self._bounded = DeadlineConnections(client.connection_pool)
 
     def redis_key(self, key: str) -> str:
         """The Redis key that holds ``key``'s timestamp."""
@@ -94,8 +103,39 @@ class RedisBackend(Backend):
             raise BackendUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
         return allowed == 1, int(tat)
 
+    def take_within(self, key: str, now: int, interval: int, capacity: int, timeout: float) -> tuple[bool, int]:
+        """:meth:`take`, waiting at most ``timeout`` seconds for Redis, connecting included.
+
+        With ``timeout`` at least the backend's own, this is :meth:`take`.
+        Otherwise the script runs on a connection set up and awaited within
+        ``timeout`` only; one whose answer did not come in time is closed,
+        never reused. A script sent to a Redis that froze runs when it
+        resumes, so a call that timed out may still count: the limit errs on
+        the strict side.
+
+        Raises:
+            BackendUnavailable: Redis failed, or did not answer in time
+                (``timeout`` 0: without asking it).
+        """
+        if timeout >= self.timeout:
+            return self.take(key, now, interval, capacity)
+        if timeout <= 0:
+            raise BackendUnavailable("Redis: not asked, the call's deadline has passed")
+        deadline = time.monotonic() + timeout
+        args = (1, self.redis_key(key), now, interval, capacity)
+        try:
+            try:
+                allowed, tat = self._bounded.call(deadline, "EVALSHA", self._script.sha, *args)
+            except redis.exceptions.NoScriptError:
+                # Redis restarted empty: EVAL loads the script again as it runs it.
+                allowed, tat = self._bounded.call(deadline, "EVAL", GCRA_SCRIPT, *args)
+        except redis.RedisError as exc:
+            raise BackendUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
+        return allowed == 1, int(tat)
+
     def close(self) -> None:
-        """Close the connections of the client's pool."""
+        """Close the connections of the client's pool, and those of calls with a deadline."""
+        self._bounded.close()
         self.client.close()
 
     def __repr__(self) -> str:
