@@ -47,9 +47,22 @@ from suite.wsgi import environ_for, run_batch  # noqa: E402
 CASES = ("core", "hit", "miss", "direct")
 
 
+#: ``--before DIR``: DIR holds an older copy of the package, renamed ``pyservice_cache_before``,
+#: measured beside this one in the same process ("hit before", "miss before").
+BEFORE: list[Any] = []
+#: Services with a Redis backend, whose entries are deleted at the end.
+SERVICES: list[Any] = []
+
+
 def _service(case: str, redis_url: str | None = None) -> Any:
     if case == "core":
         return build_service()
+    if case.endswith(" before"):
+        return build_service(
+            plugins={"cache": {"backend": "memory"}},
+            echo_options={"plugins": {"cache": {"scope": "public", "ttl": 3600}}},
+            available_plugins=BEFORE,
+        )
     cache: dict[str, Any] = {"backend": "memory"}
     if redis_url is not None:
         cache = {"backend": "redis", "redis_url": redis_url, "prefix": f"bench-{uuid.uuid4().hex}"}
@@ -75,7 +88,7 @@ def runner(case: str, redis_url: str | None = None) -> Callable[[int, bool], Non
         return run_direct
     service = _service(case.removeprefix("redis "), redis_url)
     serial = iter(range(1 << 62))
-    unique = case.endswith("miss")
+    unique = case.removesuffix(" before").endswith("miss")
 
     def run(n: int, dry: bool) -> None:
         environs = [environ_for(numbered(next(serial)) if unique else SMALL_BODY) for _ in range(n)]
@@ -83,6 +96,8 @@ def runner(case: str, redis_url: str | None = None) -> Callable[[int, bool], Non
             run_batch(service.wsgi_application, environs)
 
     run(100, False)  # warm: the first call stores the hit's entry and specialises the bytecode
+    if redis_url is not None:
+        SERVICES.append(service)
     return run
 
 
@@ -109,7 +124,7 @@ def measure(cases: list[str], rounds: int, calls: int, redis_url: str | None) ->
     return {case: statistics.median(values) for case, values in seen.items()}
 
 
-def instructions(case: str, calls: int) -> float:
+def instructions(case: str, calls: int, before: str | None = None) -> float:
     """Instructions per call of ``case``, counted by callgrind."""
     valgrind = shutil.which("valgrind")
     assert valgrind is not None
@@ -117,7 +132,7 @@ def instructions(case: str, calls: int) -> float:
     def count(dry: bool) -> int:
         done = subprocess.run(  # noqa: S603 - this script under valgrind, with arguments built here
             [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(HERE),
-             "--count", case, str(calls), *(["--dry"] if dry else [])],
+             "--count", case, str(calls), *(["--dry"] if dry else []), *(["--before", before] if before else [])],
             capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False,
         )  # fmt: skip
         for line in done.stderr.splitlines():
@@ -135,24 +150,40 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--redis", default=None, help="also the Redis backend, at this URL")
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--before", default=None, help="a folder holding pyservice_cache_before, to compare")
     parser.add_argument("--count", nargs=2, metavar=("CASE", "CALLS"), help=argparse.SUPPRESS)
     parser.add_argument("--dry", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.before:
+        sys.path.insert(0, args.before)
+        from pyservice_cache_before import Cache as Before
+
+        BEFORE.append(Before)
     if args.count:  # one case, under callgrind
         run = runner(args.count[0])
         run(int(args.count[1]), args.dry)
         return
-    cases = list(CASES)
+    cases = list(CASES) + (["hit before", "miss before"] if args.before else [])
     micros = measure(cases, args.rounds, args.calls, None)
     if args.redis:
-        micros.update(measure(["redis hit", "redis miss"], max(3, args.rounds // 3), 500, args.redis))
-    counts = {case: instructions(case, 2000) for case in CASES} if args.callgrind else {}
+        from pyservice_cache import cache_of
+
+        try:
+            micros.update(measure(["redis hit", "redis miss"], max(3, args.rounds // 3), 500, args.redis))
+        finally:
+            for service in SERVICES:
+                cache_of(service).invalidate_all()
+                cache_of(service).close()
+    counts = {case: instructions(case, 2000, args.before) for case in cases} if args.callgrind else {}
     core = micros["core"]
-    print(f"{'case':<12} {'µs/call':>8} {'over core':>10} {'instr/call':>11}")
+    print(f"{'case':<12} {'µs/call':>8} {'over core':>10} {'instr/call':>11} {'over core':>10}")
     for case, value in micros.items():
         over = "" if case in ("core", "direct") else f"{value - core:+.2f}"
         count = f"{counts[case]:,.0f}" if case in counts else ""
-        print(f"{case:<12} {value:8.2f} {over:>10} {count:>11}")
+        count_over = (
+            "" if case in ("core", "direct") or case not in counts else f"{counts[case] - counts['core']:+,.0f}"
+        )
+        print(f"{case:<12} {value:8.2f} {over:>10} {count:>11} {count_over:>10}")
 
 
 if __name__ == "__main__":

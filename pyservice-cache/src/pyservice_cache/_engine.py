@@ -32,14 +32,7 @@ class Engine:
     thread's or process's answer ends in time.
     """
 
-    def __init__(
-        self,
-        backend: Backend,
-        stats: CacheStats,
-        *,
-        retry_interval: float,
-        warn_interval: float,
-    ) -> None:
+    def __init__(self, backend: Backend, stats: CacheStats, *, retry_interval: float, warn_interval: float) -> None:
         self.backend = backend
         self.stats = stats
         self.retry_interval = retry_interval
@@ -56,8 +49,9 @@ class Engine:
     def serve(self, policy: Policy, key: str, context: Any) -> None:
         """Answer one call from the cache, or run it and store its answer.
 
-        A hit answers (``policy.fill``) or raises the cached exception
-        without calling ``context.process_request()``.
+        A hit answers (a service's ``context.response_body``, a client's
+        ``context.response``) or raises the cached exception without calling
+        ``context.process_request()``.
         """
         entry = self._get(key, context)
         if entry is not None and self._replay(policy, entry, context):

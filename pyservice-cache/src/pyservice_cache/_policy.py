@@ -49,7 +49,8 @@ class Policy:
         side: ``"service"`` or ``"client"``.
         read: reads an entry back: the answer (a service's encoded bytes, a
             client's fields), the exception to raise, or ``None``.
-        fill: puts a read answer in the call's context.
+        fill: puts a client's read answer (fields) in the call's context; a
+            service's (bytes) becomes ``context.response_body``.
         capture: the entry of a call that ran, or ``None`` when it is not
             cached.
     """
@@ -99,7 +100,7 @@ class Policy:
         # A service answers from the request scope, before decoding: it keeps
         # and sends the encoded answer. A client keeps and fills the fields.
         self.read: Callable[[bytes, frozenset[str]], Any] = decode_body if side == "service" else decode
-        self.fill: Callable[[Any, Any], None] = _fill_body if side == "service" else _fill_fields
+        self.fill: Callable[[Any, Any], None] = _fill_fields
         self.capture: Callable[[Any], bytes | None] = _capture_body if side == "service" else _capture_fields
 
     def negative_name(self, exc: BaseException) -> str | None:
@@ -112,10 +113,6 @@ class Policy:
     def lifetime(self, ttl: float) -> float:
         """``ttl`` shortened by up to ``jitter`` of itself, so keys written together expire apart."""
         return ttl * (1.0 - self.jitter * random.random())  # noqa: S311 - spreading, not security
-
-
-def _fill_body(context: Any, body: bytes) -> None:
-    context.response_body = body
 
 
 def _fill_fields(context: Any, fields: dict[str, Any]) -> None:
