@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -124,3 +127,49 @@ def signed(
 def refusal(answer: dict[str, Any]) -> tuple[str, str]:
     error = answer["error"]
     return error["name"], error["message"]
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, which a test may freeze (SIGSTOP) and thaw."""
+
+    def __init__(self) -> None:
+        import shutil
+        import subprocess
+        import tempfile
+
+        from pyservice.testing import free_port
+
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="auth-redis-")
+        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", self.dir]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.025)
+        self.close()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def freeze(self) -> None:
+        """Stop the server without closing anything: connections stay open, nothing answers."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        import shutil
+
+        self.thaw()  # a stopped process would not act on SIGTERM
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ import redis
 
 # The helpers and the services LiveServer starts live next to this file.
 sys.path.insert(0, str(Path(__file__).parent))
+
+from auth_helpers import PrivateRedis
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +33,13 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def private_redis(redis_url: str) -> Iterator[PrivateRedis]:
+    # Asking for redis_url first: where no Redis runs, this skips (or fails in CI) alike.
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed, so the private Redis cannot be started")
+    server = PrivateRedis()
+    yield server
+    server.close()

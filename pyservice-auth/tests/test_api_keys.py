@@ -92,7 +92,8 @@ def test_api_key_hashes_are_compared_in_constant_time(monkeypatch: pytest.Monkey
     monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append(b) or real(a, b))
     wrong = generated.prefix + "." + "x" * 43
     assert wsgi_call(service, headers={"Authorization": f"ApiKey {wrong}"})[0] == 401
-    assert compared == [generated.hash]
+    # The stored hash, as the bytes it is decoded to at start-up.
+    assert compared == [bytes.fromhex(generated.hash)]
 
 
 def test_the_pepper_is_read_from_the_environment_variable_the_config_names(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,8 @@ __all__ = ["API_KEY_SCHEME", "GeneratedApiKey", "generate_api_key", "hash_api_ke
 #: The ``Authorization`` scheme that carries an API key: ``Authorization: ApiKey <prefix>.<secret>``.
 API_KEY_SCHEME = "ApiKey"
 PREFIX = r"[A-Za-z0-9_-]{1,64}"
-_KEY = re.compile(rf"({PREFIX})\.([A-Za-z0-9_-]{{32,128}})", re.ASCII)
+#: ``prefix.secret``, the two parts as groups (:func:`split_api_key`).
+API_KEY_FORMAT = re.compile(rf"({PREFIX})\.([A-Za-z0-9_-]{{32,128}})", re.ASCII)
 #: Bytes of randomness in a generated secret (256 bits).
 _SECRET_BYTES = 32
 MIN_PEPPER_LENGTH = 32
@@ -65,7 +66,7 @@ def split_api_key(key: str) -> tuple[str, str] | None:
     The prefix is 1 to 64 characters, the secret 32 to 128, both from
     ``A-Z a-z 0-9 _ -``.
     """
-    match = _KEY.fullmatch(key)
+    match = API_KEY_FORMAT.fullmatch(key)
     if match is None:
         return None
     prefix, secret = match.groups()

@@ -12,6 +12,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ._bounded import DeadlineConnections
+
 __all__ = ["MemoryNonceStore", "NonceStore", "NonceStoreUnavailable", "RedisNonceStore"]
 
 
@@ -44,6 +46,27 @@ class NonceStore:
             NonceStoreUnavailable: the store cannot tell.
         """
         raise NotImplementedError
+
+    def add_within(self, key: str, ttl: float, timeout: float) -> bool:
+        """:meth:`add`, for a call that must be answered within ``timeout`` seconds.
+
+        The plugin calls it instead of :meth:`add` when the call has a
+        deadline, with the time the call has left (0 once it has passed). A
+        store that talks to a server overrides it to wait at most ``timeout``
+        (and at most its own timeout); the default calls :meth:`add`.
+
+        Args:
+            key: as for :meth:`add`.
+            ttl: as for :meth:`add`.
+            timeout: the seconds the call has left.
+
+        Returns:
+            What :meth:`add` returns.
+
+        Raises:
+            NonceStoreUnavailable: the store cannot tell in time.
+        """
+        return self.add(key, ttl)
 
     def close(self) -> None:
         """Release connections; the default has none."""
@@ -121,6 +144,7 @@ class RedisNonceStore(NonceStore):
     """
 
     shared = True
+    timeout: float
 
     def __init__(
         self,
@@ -140,8 +164,13 @@ class RedisNonceStore(NonceStore):
                 retry=Retry(NoBackoff(), 0),
                 retry_on_timeout=False,
             )
+            self.timeout = timeout
+        else:
+            # A given client keeps its own timeouts; a call's deadline is the only bound added to them.
+            self.timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or math.inf
         self.client = client
         self.prefix = prefix
+        self._bounded = DeadlineConnections(client.connection_pool)
 
     def add(self, key: str, ttl: float) -> bool:
         """``SET prefix+key 1 NX PX ttl``; see :meth:`NonceStore.add`."""
@@ -152,8 +181,34 @@ class RedisNonceStore(NonceStore):
             raise NonceStoreUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
         return bool(created)
 
+    def add_within(self, key: str, ttl: float, timeout: float) -> bool:
+        """:meth:`add`, waiting at most ``timeout`` seconds for Redis, connecting included.
+
+        With ``timeout`` at least the store's own, this is :meth:`add`.
+        Otherwise the command runs on a connection set up and awaited within
+        ``timeout`` only; one whose answer did not come in time is closed,
+        never reused.
+
+        Raises:
+            NonceStoreUnavailable: Redis failed, or did not answer in time
+                (``timeout`` 0: without asking it).
+        """
+        if timeout >= self.timeout:
+            return self.add(key, ttl)
+        if timeout <= 0:
+            raise NonceStoreUnavailable("Redis: not asked, the call's deadline has passed")
+        deadline = time.monotonic() + timeout
+        command = ("SET", self.prefix + key, b"1", "NX", "PX", max(1, math.ceil(ttl * 1000)))
+        try:
+            created = self._bounded.call(deadline, *command)
+        except redis.RedisError as exc:
+            raise NonceStoreUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
+        # SET ... NX answers OK when it set the key, nil when the key was there.
+        return created is not None
+
     def close(self) -> None:
-        """Close the connections of the client's pool."""
+        """Close the connections of the client's pool, and those of calls with a deadline."""
+        self._bounded.close()
         self.client.close()
 
     def __repr__(self) -> str:

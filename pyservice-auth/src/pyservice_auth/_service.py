@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pyservice
 
-from ._apikeys import MIN_PEPPER_LENGTH, hash_api_key_secret, split_api_key
+from ._apikeys import API_KEY_FORMAT, MIN_PEPPER_LENGTH
 from ._config import ApiKeySpec, JwtSpec, read_env
 from ._exceptions import (
     FORBIDDEN_MESSAGE,
@@ -62,6 +64,19 @@ class _SigningKey:
         self.expires = expires
 
 
+#: The claims of a principal authenticated by an API key: none, and shared, so read-only.
+_NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
+
+
+class _StoredApiKey:
+    __slots__ = ("digest", "expires", "principal")
+
+    def __init__(self, digest: bytes, expires: float | None, principal: Principal) -> None:
+        self.digest = digest
+        self.expires = expires
+        self.principal = principal
+
+
 class Authenticator:
     """Checks the credentials of one call: the part of the plugin shared by every operation.
 
@@ -104,10 +119,24 @@ class Authenticator:
         self.nonce_ttl = nonce_ttl
         self.clock = clock
         self.challenge = ", ".join(_CHALLENGES[mode] for mode in modes)
+        self._signed_on = "signed" in modes
+        self._api_key_on = "api_key" in modes and pepper is not None
         # Unknown key ids and prefixes are checked against these, so that they
         # cost what a known one does: timing tells nothing about which exist.
         self._decoy_secret = secrets.token_bytes(32)
-        self._decoy_hash = secrets.token_hex(32)
+        self._decoy_key = _StoredApiKey(secrets.token_bytes(32), None, Principal(""))
+        # What an API key check needs, made once: the pepper's keyed HMAC state,
+        # copied per call (the same HMAC, without deriving the key's pads again),
+        # and each key's digest as bytes and its principal, immutable and shared.
+        self._keyed_pepper = hmac.new(pepper, None, hashlib.sha256) if pepper is not None else None
+        self._stored_api_keys = {
+            prefix: _StoredApiKey(
+                bytes.fromhex(spec.hash),
+                spec.expires,
+                Principal(spec.principal, spec.roles, "api_key", prefix, claims=_NO_CLAIMS),
+            )
+            for prefix, spec in self.api_keys.items()
+        }
 
     def authenticate(self, context: pyservice.ServiceContext) -> Principal | None:
         """The call's principal, or ``None`` when it sent no ``Authorization`` header.
@@ -115,15 +144,16 @@ class Authenticator:
         Raises:
             _Refused: the credentials are refused, or the nonce store is down.
         """
-        header = context.headers.get("Authorization")
+        # context.headers.get("Authorization"), read in place: WSGI puts it here.
+        header = context.environ.get("HTTP_AUTHORIZATION")
         if header is None:
             return None
         scheme, _, credentials = header.partition(" ")
         scheme = scheme.lower()
-        if scheme == "pyservice-hmac-sha256" and "signed" in self.modes:
-            return self._signed(context, header)
-        if scheme == "apikey" and "api_key" in self.modes:
+        if scheme == "apikey" and self._api_key_on:
             return self._api_key(credentials)
+        if scheme == "pyservice-hmac-sha256" and self._signed_on:
+            return self._signed(context, header)
         if scheme == "bearer" and self.jwt is not None:
             principal, reason = self.jwt.verify(credentials)
             if principal is None:
@@ -168,7 +198,12 @@ class Authenticator:
             # A store each worker keeps alone would let a replay through another worker.
             raise _Refused(AuthUnavailable, UNAVAILABLE_MESSAGE, "a per-process nonce store under several processes")
         try:
-            new = store.add(f"{parsed.key_id}:{parsed.nonce}", self.nonce_ttl)
+            nonce = f"{parsed.key_id}:{parsed.nonce}"
+            if context.deadline is None:
+                new = store.add(nonce, self.nonce_ttl)
+            else:
+                # The store waits no longer than the call has left (and its own timeout).
+                new = store.add_within(nonce, self.nonce_ttl, context.time_left() or 0.0)
         except NonceStoreUnavailable as exc:
             raise _Refused(AuthUnavailable, UNAVAILABLE_MESSAGE, f"the nonce store failed: {exc}") from None
         if not new:
@@ -176,20 +211,23 @@ class Authenticator:
         return key.principal
 
     def _api_key(self, credentials: str) -> Principal:
-        parts = split_api_key(credentials)
-        if parts is None or self.pepper is None:
+        # split_api_key(), hash_api_key_secret() and the comparison, with what
+        # does not change made at start-up (_api_key_on says a pepper exists).
+        match = API_KEY_FORMAT.fullmatch(credentials)
+        if match is None:
             _unauthenticated("a malformed API key")
-        prefix, secret = parts
-        spec = self.api_keys.get(prefix)
-        digest = hash_api_key_secret(self.pepper, secret)
-        matches = hmac.compare_digest(digest, spec.hash if spec is not None else self._decoy_hash)
-        if spec is None:
+        prefix, secret = match.groups()
+        stored = self._stored_api_keys.get(prefix)
+        mac = self._keyed_pepper.copy()  # type: ignore[union-attr]
+        mac.update(secret.encode())
+        matches = hmac.compare_digest(mac.digest(), (stored or self._decoy_key).digest)
+        if stored is None:
             _unauthenticated(f"an unknown API key prefix {prefix!r}")
         if not matches:
             _unauthenticated(f"a wrong secret for API key prefix {prefix!r}")
-        if spec.expires is not None and self.clock() >= spec.expires:
+        if stored.expires is not None and self.clock() >= stored.expires:
             _unauthenticated(f"an expired API key (prefix {prefix!r})")
-        return Principal(spec.principal, spec.roles, "api_key", prefix)
+        return stored.principal
 
 
 def _operation_hook(
