@@ -138,6 +138,22 @@ def test_a_frozen_redis_with_a_deadline_past_the_timeout_gets_the_policy_at_the_
     assert elapsed < 15  # the timeout bounded it, not the 30 s deadline
 
 
+def test_a_frozen_redis_is_not_waited_for_on_a_new_connection_past_the_deadline(
+    private_redis: PrivateRedis, prefix: str, clock: FakeClock
+) -> None:
+    # No call before the freeze: the connection is set up (and its handshake awaited) within the deadline.
+    service = build(clock, redis_config(private_redis.url, prefix, timeout=LONG_TIMEOUT, on_error="closed"))
+    private_redis.freeze()
+    try:
+        started = time.monotonic()
+        status = call(service, deadline="0.3")[0]
+        elapsed = time.monotonic() - started
+    finally:
+        private_redis.thaw()
+    assert status == 503
+    assert elapsed < LONG_TIMEOUT / 2
+
+
 def test_a_call_whose_own_deadline_ran_out_does_not_switch_the_backend_off(
     private_redis: PrivateRedis, prefix: str, clock: FakeClock
 ) -> None:
