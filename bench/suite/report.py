@@ -15,7 +15,7 @@ from .served import wrk_version
 PACKAGES = [
     "pyservice-core", "pyservice-logging", "pyservice-auth", "pyservice-throttle", "pyservice-cache",
     "pyservice-sqlalchemy", "orjson", "falcon", "flask", "werkzeug", "gunicorn", "granian", "requests",
-    "urllib3", "structlog", "sqlalchemy", "cachetools", "matplotlib",
+    "urllib3", "structlog", "sqlalchemy", "cachetools", "psycopg", "redis", "matplotlib",
 ]  # fmt: skip
 
 TARGETS = {
