@@ -55,12 +55,17 @@ class PrivatePostgres:
         return [postmaster, *map(int, children)]
 
     def freeze(self) -> None:
-        for pid in self.pids():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, number: int) -> None:
         for pid in self.pids():
-            os.kill(pid, signal.SIGCONT)
+            try:
+                os.kill(pid, number)
+            except ProcessLookupError:
+                pass  # a backend that ended since pgrep listed it
 
     def sessions(self, application_name: str) -> list[str]:
         """The states of the server sessions of ``application_name`` (``pg_stat_activity.state``)."""

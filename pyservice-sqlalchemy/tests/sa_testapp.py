@@ -36,6 +36,7 @@ OPERATIONS: dict[str, Any] = {
     "sleep": {},
     "whoami": {},
     "timeouts": {},
+    "isolation": {},
     "nothing": {"read_only": True},
 }
 
@@ -203,6 +204,10 @@ def make_app(
     def timeouts(request, response, context):
         show = "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
         response.statement_timeout, response.lock_timeout = context.session.execute(text(show)).one()
+
+    @service.operation("isolation")
+    def isolation(request, response, context):
+        response.isolation = context.session.scalar(text("SHOW transaction_isolation"))
 
     @service.operation("nothing")
     def nothing(request, response, context):

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 from pyservice.testing import WSGITransport, client_for
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 
@@ -19,7 +19,7 @@ def pg_app(pg_url, prefix):
     built = []
 
     def build(**config):
-        service, models, _ = make_app(pg_url, prefix, **config)
+        service, models, _ = make_app(None if "engine" in config else pg_url, prefix, **config)
         if not built:
             models.base.metadata.create_all(admin)
         built.append((service, models))
@@ -58,6 +58,23 @@ def test_without_a_deadline_the_plugins_timeout_bounds_the_work(pg_app):
 def test_without_a_deadline_or_a_timeout_the_operations_read_timeout_bounds_the_work(pg_app):
     answer = post_without_deadline(pg_app(), "timeouts")  # the api's default client timeout: 10 s
     assert 9000 < int(answer["statement_timeout"][:-2]) < 10000
+
+
+def test_the_timeouts_travel_with_the_begin_not_as_a_statement_of_their_own(pg_app):
+    service = pg_app()
+    statements = []
+    event.listen(service.plugins[0].engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    client_for(service).call("timeouts", timeout=3)
+    assert statements  # the handler's own query is seen
+    assert not [statement for statement in statements if "SET LOCAL" in statement]
+
+
+def test_the_begin_keeps_the_engines_isolation_level(pg_app, pg_url):
+    engine = create_engine(pg_url, isolation_level="SERIALIZABLE")
+    try:
+        assert client_for(pg_app(engine=engine)).isolation().isolation == "serializable"
+    finally:
+        engine.dispose()
 
 
 def test_a_configured_statement_timeout_shorter_than_the_time_left_is_kept(pg_app):

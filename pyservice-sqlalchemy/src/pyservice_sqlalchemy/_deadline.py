@@ -36,7 +36,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 __all__ = ["Budget", "Watchdog", "bound_by_deadlines", "current_budget", "watchdog"]
@@ -85,6 +85,9 @@ class Budget:
 current_budget: ContextVar[Budget | None] = ContextVar("pyservice_sqlalchemy_budget", default=None)
 
 
+_LINGER = 1.0
+
+
 class Watchdog:
     """Breaks the connections of calls whose budget is over; one thread, started on first use."""
 
@@ -131,8 +134,12 @@ class Watchdog:
                     for connection in budget.connections:
                         _break(connection, budget)
                     budget.connections.clear()
-                self._wake_at = min((budget.cutoff for budget in self._budgets), default=math.inf)
-                condition.wait(None if self._wake_at == math.inf else self._wake_at - now)
+                # Calls come and go between wakes: without budgets the thread
+                # still plans to wake a second later, so that the next call,
+                # whose cutoff is later than that, need not wake it (a thread
+                # woken per call would cost every call a switch).
+                self._wake_at = min((budget.cutoff for budget in self._budgets), default=now + _LINGER)
+                condition.wait(self._wake_at - now)
 
     def _after_fork(self) -> None:
         # The thread does not exist in the child, and a lock held at the fork would stay held.
@@ -184,6 +191,7 @@ def bound_by_deadlines(
             statement (seconds), which a call's own never exceeds.
     """
     dialect = engine.dialect
+    begin_with = _psycopg_begin_with() if dialect.driver == "psycopg" else None
 
     @event.listens_for(engine, "do_connect")
     def connect_within_budget(dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
@@ -224,10 +232,56 @@ def bound_by_deadlines(
         if budget is None:
             return
         milliseconds = budget.server_milliseconds(statement_cap)
-        # One round trip, only for calls that use a connection; LOCAL ends with the transaction.
-        connection.exec_driver_sql(
-            f"SET LOCAL statement_timeout = {milliseconds}; SET LOCAL lock_timeout = {milliseconds}"
-        )
+        settings = f"SET LOCAL statement_timeout = {milliseconds}; SET LOCAL lock_timeout = {milliseconds}"
+        if begin_with is None or not begin_with(connection, settings):
+            # LOCAL ends with the transaction; a round trip of its own here.
+            connection.exec_driver_sql(settings)
+
+
+def _psycopg_begin_with() -> Callable[[Connection, str], bool]:
+    """``begin_with(connection, settings)``: begin the transaction and apply ``settings`` in one round trip.
+
+    psycopg would send its own ``BEGIN`` before the first statement, one
+    round trip, and ``SET LOCAL`` would cost a second. psycopg decides
+    whether to send it from libpq's transaction status, so a ``BEGIN`` sent
+    here with the settings, through libpq, takes its place: the call pays
+    no round trip for its timeouts. The ``BEGIN`` is the one psycopg would
+    have sent (isolation level, read-only, deferrable). It answers
+    ``False`` where it cannot (a transaction psycopg already began,
+    autocommit), and the settings then take a round trip of their own.
+    """
+    import psycopg  # the postgresql extra: imported only for psycopg engines
+    from psycopg import IsolationLevel, pq
+
+    def begin_with(connection: Connection, settings: str) -> bool:
+        driver: Any = connection.connection.driver_connection
+        pgconn = getattr(driver, "pgconn", None)
+        if pgconn is None or driver.autocommit or pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            return False  # not psycopg 3, or a transaction the driver already began
+        parts = ["BEGIN"]
+        if driver.isolation_level is not None:
+            parts.append("ISOLATION LEVEL " + IsolationLevel(driver.isolation_level).name.replace("_", " "))
+        if driver.read_only is not None:
+            parts.append("READ ONLY" if driver.read_only else "READ WRITE")
+        if driver.deferrable is not None:
+            parts.append("DEFERRABLE" if driver.deferrable else "NOT DEFERRABLE")
+        command = f"{' '.join(parts)}; {settings}"
+        try:
+            result = pgconn.exec_(command.encode())
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
+        except psycopg.Error as exc:
+            # Raised as SQLAlchemy would have, had it sent the statement itself.
+            failure: Any = exc
+            invalidated = connection.dialect.is_disconnect(failure, driver, None)
+            if invalidated:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(
+                command, None, exc, psycopg.Error, connection_invalidated=invalidated, dialect=connection.dialect
+            ) from exc
+        return True
+
+    return begin_with
 
 
 def _connect_by(cutoff: float, connect: Callable[[], Any], dbapi: Any) -> Any:
