@@ -12,12 +12,15 @@ environs from the main bench's ``suite.wsgi``; lines to ``os.devnull``):
   pointed at ``os.devnull``);
 - ``sampled_out``: ``sample_rate: 0`` (successes never logged);
 - ``disabled``: ``level: error`` (call events of successes disabled);
+- ``stdlib``: ``output: stdlib``, as the main bench configures it: lines handed
+  to a stdlib handler writing to ``os.devnull`` (a ``LogRecord`` per line);
 - ``direct``: no service, only ``bench/suite/direct/logging.py``'s emit of the
   same call fields: the floor the plugin is held to (2x it, plus 1 µs).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -32,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 BENCH = HERE.parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
-CASES = ("core", "logging", "sampled_out", "disabled", "direct")
+CASES = ("core", "logging", "sampled_out", "disabled", "stdlib", "direct")
 _REFS = re.compile(r"refs:\s+([\d,]+)")
 
 
@@ -42,6 +45,8 @@ def _plugins(case: str) -> dict[str, Any]:
         config["sample_rate"] = 0.0
     elif case == "disabled":
         config["level"] = "error"
+    elif case == "stdlib":
+        config.update(output="stdlib", logger_name="bench.access")
     return {"logging": config}
 
 
@@ -70,6 +75,11 @@ def prepare(case: str, calls: int) -> Callable[[], None]:
 
 def _devnull_stderr() -> None:
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    # The "stdlib" case's lines: a handler to os.devnull on a parent logger that stops there.
+    parent = logging.getLogger("bench")
+    if not parent.handlers:
+        parent.addHandler(logging.StreamHandler(open(os.devnull, "w")))  # noqa: SIM115
+        parent.propagate = False
 
 
 def one_case(case: str, calls: int, dry: bool) -> None:

@@ -108,7 +108,9 @@ class LoggingPlugin(Plugin):
         "level": Option(str, "info", "The lowest level written.", check=one_of(LEVELS)),
         "fields": Option(list, list(CALL_FIELDS), "The call fields events may carry.", check=_fields),
         "sample_rate": _SAMPLE_RATE,
-        "logger_name": Option(str, "pyservice.access", "The stdlib logger lines are written to."),
+        "logger_name": Option(
+            str, "pyservice.access", "The `logger` field; with output stdlib, the stdlib logger lines go to."
+        ),
         "output": Option(
             str,
             "stderr",
