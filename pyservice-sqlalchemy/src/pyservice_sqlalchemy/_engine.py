@@ -11,6 +11,7 @@ the parent's connections alone).
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -35,8 +36,9 @@ class EngineSource:
         prepare: called once with each engine and its session factory
             before the first session.
         capacity: the connections the engine's pool gives at most; calls
-            bounded by a deadline wait for one at :attr:`gate` rather than in
-            the pool, whose wait cannot be cut short.
+            bounded by a deadline take a token from :attr:`gate` (one per
+            open session) rather than wait in the pool, whose wait cannot be
+            cut short.
     """
 
     def __init__(
@@ -52,7 +54,7 @@ class EngineSource:
         self._engine_options = dict(engine_options)
         self._prepare = prepare
         self._capacity = capacity
-        self.gate = None if capacity is None else threading.BoundedSemaphore(capacity)
+        self.gate = None if capacity is None else _tokens(capacity)
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._factory: sessionmaker[Session] | None = None
@@ -104,9 +106,18 @@ class EngineSource:
         # A lock held by another thread at the fork would stay held forever here.
         self._lock = threading.Lock()
         if self._capacity is not None:
-            self.gate = threading.BoundedSemaphore(self._capacity)  # permits held by the parent's threads
+            self.gate = _tokens(self._capacity)  # tokens taken by the parent's threads never come back here
         if self._engine is not None:
             self._engine.dispose(close=False)
+
+
+def _tokens(count: int) -> queue.SimpleQueue[None]:
+    # A queue of tokens, not a Semaphore: its get and put are C code, a
+    # tenth of the Semaphore's Python-level acquire and release.
+    tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+    for _ in range(count):
+        tokens.put(None)
+    return tokens
 
 
 def _after_fork_in_child() -> None:

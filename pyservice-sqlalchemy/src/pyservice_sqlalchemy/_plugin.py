@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
+import queue
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -389,7 +389,7 @@ class _Opened:
         session: Session,
         budget: Budget | None = None,
         token: Token[Budget | None] | None = None,
-        gate: threading.BoundedSemaphore | None = None,
+        gate: queue.SimpleQueue[None] | None = None,
     ) -> None:
         self.session = session
         self.budget = budget
@@ -404,7 +404,7 @@ class _Opened:
                 current_budget.reset(self.token)
             watchdog.finish(budget)
         if self.gate is not None:
-            self.gate.release()
+            self.gate.put(None)
 
 
 class _Opener:
@@ -436,10 +436,15 @@ class _Opener:
             deadline = context.deadline
             budget = Budget(now + fallbacks[context.operation] if deadline is None else deadline, now)
             gate = self.source.gate
-            if gate is not None and not gate.acquire(timeout=max(0.0, min(self.pool_timeout, budget.cutoff - now))):
-                # The pool's own wait cannot be cut short at the deadline; this one can.
-                session.close()
-                raise PoolTimeout("no database connection was free within the call's deadline or pool_timeout")
+            if gate is not None:
+                try:
+                    gate.get(timeout=max(0.0, min(self.pool_timeout, budget.cutoff - now)))
+                except queue.Empty:
+                    # The pool's own wait cannot be cut short at the deadline; this one can.
+                    session.close()
+                    raise PoolTimeout(
+                        "no database connection was free within the call's deadline or pool_timeout"
+                    ) from None
             opened = _Opened(session, budget, current_budget.set(budget), gate)
         begin = self.begin
         if begin is not None:
