@@ -67,7 +67,8 @@ def test_a_client_made_request_id_reaches_both_services(live_server):
 
 
 def test_server_logs_go_through_the_same_renderer_exactly_once(live_server):
-    back = live_server("live_back:service", workers=2, cwd=HERE)
+    # gunicorn's own loggers are the ones configure_stdlib redirects: served by gunicorn, not the default server.
+    back = live_server("live_back:service", workers=2, cwd=HERE, server="gunicorn")
     requests.post(f"{back.url}/api/v1/lookup", json={"key": "k"}, timeout=10)
 
     def booted() -> list[dict]:
