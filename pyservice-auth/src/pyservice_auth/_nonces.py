@@ -141,6 +141,12 @@ class RedisNonceStore(NonceStore):
         prefix: prepended to every key.
         timeout: seconds allowed to connect and for each answer.
         client: an existing ``redis.Redis`` to use instead of ``url``.
+
+    Attributes:
+        timeout: the longest wait for one answer of Redis without a deadline
+            (``timeout``, or the given client's socket timeout, infinite
+            when it has none); :meth:`add_within` waits less when the call
+            has less time left.
     """
 
     shared = True

@@ -55,6 +55,12 @@ class RedisBackend(Backend):
             long (twice: connect, then answer).
         client: an existing ``redis.Redis`` to use instead of ``url``; its
             own timeouts then apply.
+
+    Attributes:
+        timeout: the longest wait for one answer of Redis without a deadline
+            (``timeout``, or the given client's socket timeout, infinite
+            when it has none); :meth:`take_within` waits less when the call
+            has less time left.
     """
 
     shared = True
