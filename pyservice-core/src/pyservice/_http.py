@@ -57,8 +57,9 @@ class Limits:
             answered 413 ``BodyTooLarge`` without reading it.
         max_header_size: the largest request line and headers, in bytes;
             larger is answered 431.
-        max_header_count: the most header fields a request may have; more
-            is answered 431.
+        max_header_count: the most header names a request may have; more
+            is answered 431 (a name repeated counts once, its lines count
+            towards ``max_header_size``).
         max_connections: open connections per worker; more are answered
             503 and closed.
     """
@@ -119,7 +120,6 @@ class Connection(asyncio.Protocol):
         "_body_size",
         "_environ",
         "_head_read",
-        "_header_count",
         "_header_size",
         "_in_head",
         "_response",
@@ -142,7 +142,6 @@ class Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._header_size = 0
-        self._header_count = 0
         self._in_head = False  # a request has begun and its headers have not all arrived
         self._head_read = 0  # bytes of that head read after the read in which it began
         self._response: tuple[str, list[tuple[str, str]]] | None = None
@@ -229,7 +228,6 @@ class Connection(asyncio.Protocol):
         self._environ = {}
         self._url = b""
         self._header_size = 0
-        self._header_count = 0
         self._in_head = True
         self._head_read = -1  # this read is not counted: see _count_head
 
@@ -242,15 +240,9 @@ class Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_size += len(name) + len(value) + 4  # and ": " and CRLF
-        self._header_count += 1
-        limits = self.worker.limits
-        if self._header_size > limits.max_header_size or self._header_count > limits.max_header_count:
-            raise _Refused(
-                431,
-                "HeadersTooLarge",
-                f"the request's headers are limited to {limits.max_header_count} fields"
-                f" and {limits.max_header_size} bytes",
-            )
+        if self._header_size > self.worker.limits.max_header_size:
+            limit = self.worker.limits.max_header_size
+            raise _Refused(431, "HeadersTooLarge", f"the request's headers are limited to {limit} bytes")
         key = _ENVIRON_KEYS.get(name)
         if key is None:
             key = _ENVIRON_KEYS.get(name.lower()) or _environ_key(name)
@@ -263,13 +255,21 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        environ = self._environ
+        limits = self.worker.limits
+        environ = self._environ  # one key per header name, so far
+        if len(environ) > limits.max_header_count:
+            count = limits.max_header_count
+            raise _Refused(431, "HeadersTooLarge", f"the request's headers are limited to {count} names")
         length = environ.get("CONTENT_LENGTH")
-        if self.parser.should_upgrade() and (length not in (None, "0") or "HTTP_TRANSFER_ENCODING" in environ):
+        if (
+            "HTTP_UPGRADE" in environ
+            and self.parser.should_upgrade()
+            and (length not in (None, "0") or "HTTP_TRANSFER_ENCODING" in environ)
+        ):
             # llhttp leaves an Upgrade request's body unread, as the new
             # protocol's first bytes; this server speaks only HTTP/1.1.
             raise _Refused(400, "MalformedRequest", "an Upgrade request with a body is not served; send it without")
-        limit = self.worker.limits.max_body_size
+        limit = limits.max_body_size
         if length is not None and length.isdigit() and int(length) > limit:
             raise _Refused(413, "BodyTooLarge", f"the body is limited to {limit} bytes, Content-Length says {length}")
         self._body = []
