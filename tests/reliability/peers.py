@@ -167,9 +167,12 @@ def stall(server: LiveServer, count: int) -> list[Peer]:
 
 
 def idle(server: LiveServer, count: int) -> list[socket.socket]:
-    """Keep-alive connections that made one call and keep quiet."""
-    socks = connect_many(server, count)
-    for sock in socks:
+    """Keep-alive connections that made one call each and keep quiet (a server may close them)."""
+    socks = []
+    for _ in range(count):
+        # One after the other: a sync worker would wait on a connection that has not sent yet.
+        sock = socket.create_connection((server.host, server.port), timeout=10)
+        socks.append(sock)
         sock.sendall(request_bytes())
         assert read_answer(sock).status == 200
     return socks
