@@ -188,7 +188,7 @@ class SQLAlchemy(Plugin):
         for operations, read_only in ((other_ops, False), (read_only_ops, True)):
             if operations:
                 opener = _Opener(self._source, attribute, self._begin(read_only), fallbacks, config["pool_timeout"])
-                hook = _session_hook(opener, attribute, translator, api.name)
+                hook = _session_hook(opener, translator, api.name)
                 owner.plugin("request", operations=operations, name=self.name)(hook)
         self._ready_budget = None if api.health is None else api.health.timeout
         owner.add_readiness_check(self.name, self._ready)
@@ -333,11 +333,6 @@ class SQLAlchemy(Plugin):
         return self._source
 
 
-def _state_key(attribute: str) -> str:
-    # Where a call's session state lives in the context's __dict__, next to the session itself.
-    return f"_pyservice_sqlalchemy_{attribute}"
-
-
 class _SessionAttribute:
     """``context.session``: opens the call's session the first time it is read.
 
@@ -347,26 +342,24 @@ class _SessionAttribute:
     that never reads it opens nothing and begins nothing.
     """
 
-    __slots__ = ("key", "name")
+    __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.key = _state_key(name)
 
     def __get__(self, context: Any, owner: type | None = None) -> Any:
         if context is None:
             return self
-        values = context.__dict__
-        opener = values.get(self.key)
+        opener = getattr(context, "_pyservice_sqlalchemy", None)
         if type(opener) is not _Opener:
             raise AttributeError(
                 f"context.{self.name} is open only inside the sqlalchemy plugin's hook: in the handler, "
                 "operation hooks, and request hooks listed after the plugin, of operations it is on for"
             )
         opened = opener.open(context)
-        values[self.key] = opened
-        values[self.name] = session = opened.session
-        return session
+        context._pyservice_sqlalchemy = opened
+        setattr(context, self.name, opened.session)
+        return opened.session
 
 
 def _install_session_attribute(attribute: str, key: str) -> None:
@@ -456,21 +449,16 @@ class _Opener:
         return opened
 
 
-def _session_hook(
-    opener: _Opener,
-    attribute: str,
-    translator: ErrorTranslator,
-    api_name: str,
-) -> Callable[[ServiceContext], None]:
-    key = _state_key(attribute)
-
-    def sqlalchemy_session(context: ServiceContext) -> None:
-        values = context.__dict__
-        values[key] = opener
+def _session_hook(opener: _Opener, translator: ErrorTranslator, api_name: str) -> Callable[[ServiceContext], None]:
+    # The call's state is an attribute of the context, set and read by name:
+    # reading context.__dict__ instead would make Python build the dict that
+    # it otherwise keeps inline, slowing every later attribute of the call.
+    def sqlalchemy_session(context: Any) -> None:
+        context._pyservice_sqlalchemy = opener
         committing = False
         try:
             context.process_request()
-            opened = values[key]
+            opened = context._pyservice_sqlalchemy
             if opened is not opener:
                 # The core has encoded the answer by now (context.response_body):
                 # committing only here lets encoding read through the session,
@@ -478,7 +466,7 @@ def _session_hook(
                 committing = True
                 opened.session.commit()
         except Exception as exc:
-            opened = values[key]
+            opened = context._pyservice_sqlalchemy
             if opened is not opener:
                 _rollback(opened.session, context)
             replacement = translator.translate(exc, f"{api_name}.{context.operation}", committing=committing)
@@ -486,12 +474,13 @@ def _session_hook(
                 raise
             raise replacement from exc
         except BaseException:
-            opened = values[key]
+            opened = context._pyservice_sqlalchemy
             if opened is not opener:
                 _rollback(opened.session, context)
             raise
         finally:
-            opened = values.pop(key)
+            opened = context._pyservice_sqlalchemy
+            context._pyservice_sqlalchemy = None  # the session is not reopened after the hook
             if opened is not opener:
                 opened.finish(context)
 
