@@ -45,7 +45,8 @@ class Pair:
 
 
 PAIRS = [
-    Pair("logging", "pyservice + logging", "logging", "structlog: one JSON line, keys redacted"),
+    # The plugin's own output (stdout, pointed at os.devnull) against structlog's BytesLogger on os.devnull.
+    Pair("logging", "pyservice + logging, to stdout", "logging, to stdout", "structlog: one JSON line, keys redacted"),
     Pair("auth", "pyservice + auth, API key", "auth, API key", "HMAC-SHA256 + compare_digest + dict lookup"),
     Pair("throttle", "pyservice + throttle, memory", "throttle, memory", "GCRA on a dict, with the headers"),
     Pair("cache", "pyservice + cache hit", "cache hit", "SHA-256 key + TTLCache lookup"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 from . import direct_work
@@ -100,6 +101,9 @@ def run(mode: Mode, progress: Progress) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         direct, skipped = direct_cases(stack, progress)
         cases = core_cases(mode) + plugin_cases(stack, progress) + direct + peer_cases()
+        # The logging plugin's "stdout" output writes to sys.stdout as it is when a line is written.
+        sink = stack.enter_context(open(os.devnull, "w"))
+        stack.enter_context(contextlib.redirect_stdout(sink))
         progress.step(SECTION, f"{len(cases)} cases, {mode.rounds} rounds of ~{mode.target}s each")
         results = run_rounds(SECTION, cases, rounds=mode.rounds, target=mode.target, progress=progress)
     bare, core = results[0], results[1]

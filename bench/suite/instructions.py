@@ -83,6 +83,8 @@ def make_calls(case: str, calls: int, dry: bool) -> None:
     from .wsgi import run_batch, same_body
 
     with contextlib.ExitStack() as stack:
+        # The logging plugin's "stdout" output: to os.devnull, as the direct work's lines.
+        stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
         try:
             if case.startswith("direct:"):
                 call = direct_work.prepare(case.removeprefix("direct:"), stack)

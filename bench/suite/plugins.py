@@ -10,7 +10,8 @@ The configs follow each package's README:
 
 - pyservice-logging: JSON lines to a handler that writes to ``os.devnull``,
   so the figure is the plugin's own work (rendering included) and not the
-  terminal's.
+  terminal's; and JSON lines to ``sys.stdout`` (the plugin's own output, no
+  stdlib logging), which the sections point at ``os.devnull``.
 - pyservice-auth: signed requests (HMAC-SHA256), nonces in memory, any
   authenticated principal allowed; the client side of the same plugin signs
   each call before the clock starts. And API keys (HMAC-SHA256 of the
@@ -80,6 +81,13 @@ def logging_part(stack: contextlib.ExitStack) -> Part:
     parent.propagate = False
     stack.callback(parent.removeHandler, handler)
     return Part("logging", {"logging": {"output": "stdlib", "logger_name": "bench.access", "renderer": "json"}})
+
+
+def logging_stdout_part(stack: contextlib.ExitStack) -> Part:
+    # The plugin's own output, as the items example uses it: each line written to
+    # sys.stdout, which the sections point at os.devnull while they measure.
+    _need("pyservice_logging", "pyservice-logging")
+    return Part("logging", {"logging": {"output": "stdout", "renderer": "json"}})
 
 
 #: A signing key shared by the benchmark's client and service (32 bytes or more, as the package requires).
@@ -154,6 +162,7 @@ def sqlalchemy_part(stack: contextlib.ExitStack) -> Part:
 #: One entry per case, in the order the tables list them; "all" combines them.
 ENTRIES: dict[str, list[Callable[[contextlib.ExitStack], Part]]] = {
     "logging": [logging_part],
+    "logging, to stdout": [logging_stdout_part],
     "auth, signed request": [auth_part],
     "auth, API key": [api_key_part],
     "throttle, memory": [throttle_part],
