@@ -167,14 +167,22 @@ def stall(server: LiveServer, count: int) -> list[Peer]:
 
 
 def idle(server: LiveServer, count: int) -> list[socket.socket]:
-    """Keep-alive connections that made one call each and keep quiet (a server may close them)."""
+    """Keep-alive connections that made one call each and keep quiet.
+
+    As any HTTP client does, a connection whose answer said ``Connection:
+    close`` (gunicorn's sync workers) is closed, and not returned.
+    """
     socks = []
     for _ in range(count):
         # One after the other: a sync worker would wait on a connection that has not sent yet.
         sock = socket.create_connection((server.host, server.port), timeout=10)
-        socks.append(sock)
         sock.sendall(request_bytes())
-        assert read_answer(sock).status == 200
+        answer = read_answer(sock)
+        assert answer.status == 200
+        if answer.headers.get("connection", "").lower() == "close":
+            sock.close()
+        else:
+            socks.append(sock)
     return socks
 
 
