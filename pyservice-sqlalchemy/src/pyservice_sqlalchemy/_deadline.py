@@ -62,9 +62,11 @@ class Budget:
             after the server's own timeouts would have fired and before the
             caller's deadline.
         connections: the driver connections the call holds now.
+        watched: the watchdog has seen the call (it checked out a
+            connection); a call that never did need not tell it it is over.
     """
 
-    __slots__ = ("connections", "cutoff", "deadline", "server_deadline")
+    __slots__ = ("connections", "cutoff", "deadline", "server_deadline", "watched")
 
     def __init__(self, deadline: float, now: float) -> None:
         reserve = min(RESERVE, max(0.0, deadline - now) / 5)
@@ -72,6 +74,7 @@ class Budget:
         self.server_deadline = deadline - reserve
         self.cutoff = deadline - reserve / 2
         self.connections: list[Any] = []
+        self.watched = False
 
     def server_milliseconds(self, cap: float | None) -> int:
         """The statement and lock timeout for a transaction beginning now, in whole milliseconds (at least 1)."""
@@ -103,6 +106,7 @@ class Watchdog:
     def hold(self, budget: Budget, connection: Any) -> None:
         """``connection`` now serves the call of ``budget``: break it at the budget's cutoff."""
         with self._condition:
+            budget.watched = True
             budget.connections.append(connection)
             self._budgets.add(budget)
             if self._thread is None:

@@ -395,7 +395,8 @@ class _Opened:
         if budget is not None:
             if self.token is not None:
                 current_budget.reset(self.token)
-            watchdog.finish(budget)
+            if budget.watched:
+                watchdog.finish(budget)
         if self.gate is not None:
             self.gate.put(None)
 
