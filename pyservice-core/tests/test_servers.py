@@ -229,3 +229,41 @@ def test_while_every_worker_is_stuck_in_a_call_the_server_answers_probes_and_ref
             thread.join()
         status, _, body = _raw(server.port, _post("echo", b'{"a": 1}'))
         assert (status, pyservice._wire.loads(body)) == (200, {"a": 1, "stamped": True})
+
+
+def test_a_caller_still_sending_an_oversized_body_reads_its_413():
+    with (
+        LiveServer("live_app:service", workers=1, cwd=APPS) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock,
+    ):
+        # Headers and the start of the body at once, then more of it after the
+        # answer was sent. (Over loopback the kernel's reset that a server
+        # closing outright provokes arrives after the answer; over a real
+        # network it can overtake it, which the server's lingering close avoids.)
+        sock.sendall(
+            b"POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 50000000\r\n\r\n" + b"x" * 200_000
+        )
+        time.sleep(0.3)
+        try:
+            sock.sendall(b"x" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # what matters is what can still be read
+        time.sleep(0.3)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert pyservice._wire.loads(body)["error"]["name"] == "BodyTooLarge"
+
+
+def test_connect_is_refused_and_what_follows_is_not_read_as_a_request():
+    with LiveServer("live_app:service", workers=1, cwd=APPS) as server:
+        status, _, body = _raw(
+            server.port,
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n" + _post("echo", b'{"smuggled": true}'),
+        )
+    assert status == 400
+    assert b"smuggled" not in body
+    assert pyservice._wire.loads(body)["error"]["name"] == "MalformedRequest"

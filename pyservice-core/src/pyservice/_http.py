@@ -43,6 +43,8 @@ logger = logging.getLogger("pyservice.server")
 
 #: How often the sweep looks for overrun deadlines, in seconds: the precision of every timeout here.
 SWEEP_INTERVAL = 0.25
+#: Seconds a connection refused mid-request may go on sending (dropped) before it is cut off.
+LINGER = 2.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class Connection(asyncio.Protocol):
         "closed_at",
         "closing",
         "idle_since",
+        "lingering",
         "parser",
         "started",
         "transport",
@@ -148,6 +151,7 @@ class Connection(asyncio.Protocol):
         self.started = 0.0  # loop time of the current request's first byte; 0 between requests
         self.idle_since = 0.0
         self.closing = False
+        self.lingering = False
         self.closed_at = 0.0
 
     # -- asyncio ------------------------------------------------------------
@@ -208,7 +212,9 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # The caller closed its side: a request it had begun will never end.
-        if self.started:
+        if self.lingering:
+            self.transport.close()
+        elif self.started:
             self._refuse(400, "MalformedRequest", "the connection was closed before the request arrived whole")
         return None  # close our side too, once the answers are written
 
@@ -223,7 +229,8 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks --------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.started = self.worker.now
+        # The loop's own clock, not the sweep's: the deadline must not fire early.
+        self.started = self.worker.clock()
         self.idle_since = 0.0
         self._environ = {}
         self._url = b""
@@ -260,6 +267,9 @@ class Connection(asyncio.Protocol):
         if len(environ) > limits.max_header_count:
             count = limits.max_header_count
             raise _Refused(431, "HeadersTooLarge", f"the request's headers are limited to {count} names")
+        if self.parser.get_method() == b"CONNECT":
+            # What follows a CONNECT is a tunnel's bytes, never a next request.
+            raise _Refused(400, "MalformedRequest", "CONNECT is not served: this is not a proxy")
         length = environ.get("CONTENT_LENGTH")
         if (
             "HTTP_UPGRADE" in environ
@@ -362,10 +372,20 @@ class Connection(asyncio.Protocol):
         """Answer in the protocol's error shape and close the connection."""
         if self.closing:
             return
+        midway = self.started
         self.started = 0.0
         self._in_head = False
         self.transport.write(_refusal_bytes(status, name, message, self.worker.date_line))
-        self._close()
+        if midway and self.transport.can_write_eof():
+            # The caller may still be sending: closing now would make the
+            # kernel answer its next bytes with a reset, which can destroy our
+            # answer before it is read. Close our side only, and drop what it
+            # still sends until it closes (or LINGER later, in the sweep).
+            self.closing = self.lingering = True
+            self.closed_at = self.worker.now
+            self.transport.write_eof()
+        else:
+            self._close()
 
     def _close(self) -> None:
         self.closing = True
@@ -378,10 +398,10 @@ class Connection(asyncio.Protocol):
         """Close this connection if it has overrun a deadline."""
         limits = self.worker.limits
         if self.closing:
-            # Closed, but its answers are not all written: the peer does not
-            # read them. It gets as long as an idle connection, then is cut
-            # off, so that it cannot hold its buffers and its file for ever.
-            if now - self.closed_at > limits.keepalive_timeout:
+            # Closed, but its answers are not all written (the peer does not
+            # read them), or lingering: cut off after a while, so that a peer
+            # cannot hold the buffers and the file for ever.
+            if now - self.closed_at > (LINGER if self.lingering else limits.keepalive_timeout):
                 self.transport.abort()
         elif self.started and now - self.started > limits.request_timeout:
             self._refuse(408, "RequestTimeout", f"the request did not arrive whole within {limits.request_timeout:g}s")
@@ -426,6 +446,8 @@ class Worker:
         self.stopping = False
         self.parent = 0  # the arbiter's pid, in a forked worker
         self.now = 0.0
+        #: The clock of deadlines: the loop's, once serving.
+        self.clock: Callable[[], float] = monotonic
         self.date_line = b""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -444,6 +466,7 @@ class Worker:
     async def serve(self, sock: Any, graceful_timeout: float) -> None:
         """Serve connections from the listening ``sock`` until :meth:`stop`, then drain."""
         loop = self._loop = asyncio.get_running_loop()
+        self.clock = loop.time
         self._stopped = loop.create_future()
         host, port = sock.getsockname()[:2]
         self.base_environ["SERVER_NAME"] = host

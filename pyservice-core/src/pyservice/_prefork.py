@@ -235,7 +235,7 @@ def run_arbiter(
     workers: int,
     limits: Limits,
     graceful_timeout: float,
-    busy_timeout: float = 1.0,
+    busy_timeout: float = 2.0,
 ) -> None:
     """Fork ``workers`` processes serving ``app`` on ``sock`` and supervise them until SIGTERM or SIGINT.
 
@@ -281,6 +281,9 @@ class _SocketTransport:
         self.closed = True
 
     abort = close
+
+    def can_write_eof(self) -> bool:
+        return False
 
     def get_extra_info(self, name: str) -> Any:
         return self.sock.getpeername() if name == "peername" else None

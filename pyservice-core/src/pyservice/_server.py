@@ -97,7 +97,7 @@ class ServeOptions:
     request_timeout: float = 5.0
     keepalive_timeout: float = 30.0
     graceful_timeout: float = 10.0
-    busy_timeout: float = 1.0
+    busy_timeout: float = 2.0
     timeout: int = 30
     read_timeout: float = 10.0
 
@@ -323,7 +323,7 @@ def serve_pyservice(
     *,
     limits: Limits | None = None,
     graceful_timeout: float = 10.0,
-    busy_timeout: float = 1.0,
+    busy_timeout: float = 2.0,
     announce: Any = None,
 ) -> None:
     """Serve a WSGI app under pyservice's own server until SIGTERM or SIGINT.
@@ -367,17 +367,24 @@ class _DeadlineSocket(socket.socket):
 
     deadline = 0.0
     read_timeout = 10.0
+    #: A timeout gunicorn set itself (2 s to drain a connection it closes): it caps ours.
+    cap: float | None = None
+
+    def settimeout(self, value: float | None) -> None:
+        self.cap = value
+        super().settimeout(value)
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request did not arrive whole in time")
-        self.settimeout(min(self.read_timeout, left))
+        timeout = min(self.read_timeout, left) if self.cap is None else min(self.read_timeout, left, self.cap)
+        super().settimeout(timeout)
         return super().recv(size, flags)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         # The answer is not bound by the request's deadline, only by each write's.
-        self.settimeout(self.read_timeout)
+        super().settimeout(self.read_timeout if self.cap is None else min(self.read_timeout, self.cap))
         super().sendall(data, flags)
 
 

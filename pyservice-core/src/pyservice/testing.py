@@ -268,7 +268,7 @@ class LiveServer:
         server: str = "pyservice",
         request_timeout: float = 5.0,
         graceful_timeout: float = 10.0,
-        busy_timeout: float = 1.0,
+        busy_timeout: float = 2.0,
         timeout: int = 30,
         read_timeout: float = 10.0,
         cwd: str | os.PathLike[str] | None = None,
