@@ -370,3 +370,43 @@ def test_an_internal_error_is_logged_once_unless_a_hook_logged_it(wsgi, caplog):
         wsgi(service, "/api/v1/quiet")
     assert kinds == ["internal", "internal"]
     assert [record.getMessage() for record in caplog.records] == ["internal error in service.get"]
+
+
+def test_a_lazy_context_attribute_is_computed_once_per_call_that_reads_it():
+    opened = []
+
+    def open_thing(context):
+        opened.append(context.operation)
+        return f"thing of {context.operation}"
+
+    pyservice.ServiceContext.add_lazy_attribute("lazy_thing_for_test", open_thing, owner="test")
+    try:
+        service = pyservice.Service(operations=["reads", "ignores"])
+
+        @service.operation()
+        def reads(request, response, context):
+            response.first = context.lazy_thing_for_test
+            response.second = context.lazy_thing_for_test
+
+        @service.operation()
+        def ignores(request, response, context):
+            response.ok = True
+
+        client = pyservice.testing.client_for(service)
+        assert client.reads() == {"first": "thing of reads", "second": "thing of reads"}
+        assert client.ignores() == {"ok": True}
+        assert opened == ["reads"]
+    finally:
+        delattr(pyservice.ServiceContext, "lazy_thing_for_test")
+
+
+def test_a_lazy_context_attribute_cannot_take_a_name_already_used():
+    with pytest.raises(ValueError, match="context.caller is not free"):
+        pyservice.ServiceContext.add_lazy_attribute("caller", lambda context: None, owner="test")
+    pyservice.ServiceContext.add_lazy_attribute("lazy_taken_for_test", lambda context: 1, owner="first")
+    try:
+        with pytest.raises(ValueError, match="already defined by 'first'"):
+            pyservice.ServiceContext.add_lazy_attribute("lazy_taken_for_test", lambda context: 2, owner="second")
+        pyservice.ServiceContext.add_lazy_attribute("lazy_taken_for_test", lambda context: 3, owner="first")
+    finally:
+        delattr(pyservice.ServiceContext, "lazy_taken_for_test")

@@ -132,6 +132,63 @@ class ServiceContext(Context):
     def __repr__(self) -> str:
         return f"<ServiceContext {self.service.api.name}.{self.operation}>"
 
+    @classmethod
+    def add_lazy_attribute(cls, name: str, open: Callable[[ServiceContext], Any], *, owner: str) -> None:
+        """Make ``context.<name>`` a value computed on its first read in each call.
+
+        For a per-call resource that most calls never use (a database
+        session): a call that never reads the attribute never opens it, and
+        pays nothing for it. On the first read, ``open(context)`` is called
+        and its result is stored on that call's context, so later reads cost
+        what any attribute costs. Whatever ``open`` needs of the call (the
+        state of the plugin's own hook, say) it reads from the context, so one
+        ``open`` serves every Service in the process; the hook that closes
+        the resource finds it on the context too.
+
+        Called by a plugin's ``setup``; calling it again with the same
+        ``owner`` keeps the first definition.
+
+        Args:
+            name: the attribute, a Python identifier.
+            open: computes the value for one call; an ``AttributeError`` it
+                raises says the attribute cannot be had here.
+            owner: who defines it (the plugin's name), named in conflicts.
+
+        Raises:
+            ValueError: ``name`` is not an identifier, is one of the
+                context's own attributes, or another owner defined it.
+        """
+        existing = cls.__dict__.get(name)
+        if isinstance(existing, _LazyAttribute):
+            if existing.owner != owner:
+                raise ValueError(f"context.{name} is already defined by {existing.owner!r}")
+            return
+        if not name.isidentifier() or name.startswith("_") or hasattr(cls, name):
+            raise ValueError(f"context.{name} is not free: expected an identifier that is not the context's own")
+        setattr(cls, name, _LazyAttribute(name, open, owner))
+
+
+class _LazyAttribute:
+    """A context attribute computed on its first read (:meth:`ServiceContext.add_lazy_attribute`).
+
+    A non-data descriptor: once computed, the value is stored on the
+    context, which Python looks in before the class.
+    """
+
+    __slots__ = ("name", "open", "owner")
+
+    def __init__(self, name: str, open: Callable[[ServiceContext], Any], owner: str) -> None:
+        self.name = name
+        self.open = open
+        self.owner = owner
+
+    def __get__(self, context: ServiceContext | None, cls: type | None = None) -> Any:
+        if context is None:
+            return self
+        value = self.open(context)
+        setattr(context, self.name, value)
+        return value
+
 
 @dataclass(frozen=True)
 class ErrorAnswer:

@@ -333,43 +333,30 @@ class SQLAlchemy(Plugin):
         return self._source
 
 
-class _SessionAttribute:
-    """``context.session``: opens the call's session the first time it is read.
+def _session_opener(name: str) -> Callable[[ServiceContext], Session]:
+    """What ``context.<name>`` runs on its first read in a call: open the call's session."""
 
-    A non-data descriptor on :class:`~pyservice.ServiceContext`: once read,
-    the session is stored in the context's own ``__dict__``, which Python
-    looks in first, so later reads cost what any attribute costs. A call
-    that never reads it opens nothing and begins nothing.
-    """
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, context: Any, owner: type | None = None) -> Any:
-        if context is None:
-            return self
+    def open_session(context: ServiceContext) -> Session:
         opener = getattr(context, "_pyservice_sqlalchemy", None)
         if type(opener) is not _Opener:
             raise AttributeError(
-                f"context.{self.name} is open only inside the sqlalchemy plugin's hook: in the handler, "
+                f"context.{name} is open only inside the sqlalchemy plugin's hook: in the handler, "
                 "operation hooks, and request hooks listed after the plugin, of operations it is on for"
             )
         opened = opener.open(context)
-        context._pyservice_sqlalchemy = opened
-        setattr(context, self.name, opened.session)
+        context._pyservice_sqlalchemy = opened  # type: ignore[attr-defined]
         return opened.session
+
+    return open_session
 
 
 def _install_session_attribute(attribute: str, key: str) -> None:
-    existing = getattr(ServiceContext, attribute, None)
-    if existing is None:
-        # Every service's calls share the class; the descriptor finds each
-        # call's own opener on the context, so one serves all of them.
-        setattr(ServiceContext, attribute, _SessionAttribute(attribute))
-    elif not isinstance(existing, _SessionAttribute):
-        raise ApiError(key, f"{attribute!r} is already an attribute of the context")
+    # Every service's calls share the context class; the opener finds each
+    # call's own state on the context, so one definition serves all of them.
+    try:
+        ServiceContext.add_lazy_attribute(attribute, _session_opener(attribute), owner="sqlalchemy")
+    except ValueError as exc:
+        raise ApiError(key, str(exc)) from None
 
 
 class _Opened:
