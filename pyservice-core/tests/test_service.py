@@ -401,7 +401,7 @@ def test_a_lazy_context_attribute_is_computed_once_per_call_that_reads_it():
 
 
 def test_a_lazy_context_attribute_cannot_take_a_name_already_used():
-    with pytest.raises(ValueError, match="context.caller is not free"):
+    with pytest.raises(ValueError, match=r"context\.caller is not free"):
         pyservice.ServiceContext.add_lazy_attribute("caller", lambda context: None, owner="test")
     pyservice.ServiceContext.add_lazy_attribute("lazy_taken_for_test", lambda context: 1, owner="first")
     try:

@@ -27,12 +27,16 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._group import ServiceGroup
-from ._http import Limits
 from ._service import Service
 from .typing import WSGIApplication
+
+if TYPE_CHECKING:
+    # httptools comes with the `server` extra: the server's modules are
+    # imported only to serve, never by `import pyservice` or the other commands.
+    from ._http import Limits
 
 __all__ = [
     "SERVERS",
@@ -242,6 +246,9 @@ def serve(target: str, options: ServeOptions | None = None, **flags: Any) -> Non
             graceful_timeout=options.graceful_timeout,
         )
     else:
+        _require_server_extra()
+        from ._http import Limits
+
         limits = Limits(
             request_timeout=options.request_timeout,
             keepalive_timeout=options.keepalive_timeout,
@@ -342,10 +349,8 @@ def serve_pyservice(
             the arbiter answers new connections itself.
         announce: called once the socket is bound, before the workers start.
     """
-    try:
-        import httptools  # noqa: F401 - checked here, imported by the workers
-    except ImportError:
-        raise SystemExit("pyservice: httptools is not installed: pip install 'pyservice-core[server]'") from None
+    _require_server_extra()
+    from ._http import Limits
     from ._prefork import bind, raise_open_files_limit, run_arbiter
 
     raise_open_files_limit()
@@ -360,6 +365,13 @@ def serve_pyservice(
         graceful_timeout=graceful_timeout,
         busy_timeout=busy_timeout,
     )
+
+
+def _require_server_extra() -> None:
+    try:
+        import httptools  # noqa: F401 - checked here, imported by the server's modules
+    except ImportError:
+        raise SystemExit("pyservice: httptools is not installed: pip install 'pyservice-core[server]'") from None
 
 
 class _DeadlineSocket(socket.socket):
