@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 
 import redis
+from pyservice.redis import DeadlineConnections
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-from ._bounded import DeadlineConnections
 
 __all__ = ["MemoryNonceStore", "NonceStore", "NonceStoreUnavailable", "RedisNonceStore"]
 

@@ -8,11 +8,11 @@ import time
 from typing import Any
 
 import redis
+from pyservice.redis import DeadlineConnections
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ._backend import Backend, BackendUnavailable
-from ._bounded import DeadlineConnections
 
 __all__ = ["GCRA_SCRIPT", "RedisBackend"]
 

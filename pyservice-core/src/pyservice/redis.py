@@ -1,4 +1,10 @@
-"""Redis round trips bounded by a call's deadline, setting up the connection included."""
+"""Redis round trips bounded by a call's deadline, setting up the connection included.
+
+For plugins that keep state in Redis (pyservice-throttle's counters,
+pyservice-auth's nonces) and must answer by the call's deadline even when
+Redis stops answering. It needs the ``redis`` package, which the core does not
+install: a plugin that imports this module depends on ``redis`` itself.
+"""
 
 from __future__ import annotations
 
