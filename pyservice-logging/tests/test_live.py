@@ -82,3 +82,21 @@ def test_server_logs_go_through_the_same_renderer_exactly_once(live_server):
         time.sleep(0.05)
     assert len(booted()) == 2
     assert sum(1 for line in _lines(back) if "Listening at" in line) == 1
+
+
+def test_the_default_servers_own_lines_are_rendered_as_events(live_server):
+    back = live_server("live_back:service", workers=2, cwd=HERE)
+    requests.post(f"{back.url}/api/v1/lookup", json={"key": "k"}, timeout=10)
+
+    def server_events() -> list[dict]:
+        # Every line must be one JSON object: the server's banner and worker lines included.
+        events = [json.loads(line) for line in _lines(back)]
+        return [e for e in events if e.get("logger") == "pyservice.server"]
+
+    for _ in range(100):  # workers start concurrently with the first request
+        if sum("started" in e["event"] for e in server_events()) >= 2:
+            break
+        time.sleep(0.05)
+    events = server_events()
+    assert sum(e["event"].startswith("worker ") and e["event"].endswith(" started") for e in events) == 2
+    assert sum("serving" in e["event"] for e in events) == 1
