@@ -119,7 +119,7 @@ class FrozenRun:
 
 
 def timed_call(
-    client: pyservice.Client, operation: str, fields: dict, *, keep_alive: bool = False
+    client: pyservice.Client, operation: str, fields: dict, *, keep_alive: bool = False, deadline: float = DEADLINE
 ) -> tuple[float, int | None, str]:
     """One call with the test's deadline: ``(seconds, status, outcome)``.
 
@@ -129,12 +129,12 @@ def timed_call(
     free worker (or the arbiter) in the listen queue, never behind a call on
     a kept-alive connection of a busy worker.
     """
-    headers = {"Pyservice-Timeout": f"{DEADLINE:g}"}
+    headers = {"Pyservice-Timeout": f"{deadline:g}"}
     if not keep_alive:
         headers["Connection"] = "close"
     started = time.monotonic()
     try:
-        client.call(operation, fields, timeout=DEADLINE + 3 * MARGIN, headers=headers)
+        client.call(operation, fields, timeout=deadline + 3 * MARGIN, headers=headers)
         status, name = 200, "ok"
     except pyservice.ServiceError as error:
         status, name = error.status, error.name
@@ -278,7 +278,7 @@ def test_calls_succeed_again_after_postgresql_thaws(frozen_postgres_run: FrozenR
     assert {o.name for o in after} == {"ok"}
 
 
-def test_readiness_answers_503_within_seconds_while_the_workers_are_in_frozen_calls(
+def test_readiness_answers_503_within_seconds_while_calls_to_a_frozen_postgresql_run(
     frozen_postgres_run: FrozenRun,
 ) -> None:
     assert frozen_postgres_run.probe is not None
@@ -310,6 +310,44 @@ def test_no_session_is_left_idle_in_transaction_after_postgresql_thaws(frozen_po
 
 def test_the_server_logs_no_traceback_while_postgresql_freezes(frozen_postgres_run: FrozenRun) -> None:
     assert "Traceback" not in frozen_postgres_run.output
+
+
+def test_readiness_answers_503_while_both_workers_are_stuck_in_frozen_calls(postgres):
+    # Each worker in a call with a long deadline: only the arbiter can answer the probe before they end.
+    long_deadline = 6.0
+    env = {"DATABASE_URL": postgres.url, "APPLICATION_NAME": f"{APPLICATION}-probe"}
+    with LiveServer("frozen_pg_app:service", workers=2, cwd=APPS, env=env, busy_timeout=BUSY_TIMEOUT) as server:
+        client = pyservice.Client(operations=["read"], endpoint={"port": server.port}, retries=0)
+        client.read()
+        results: list[tuple[float, int | None, str]] = []
+        signal_postgres(postgres, signal.SIGSTOP)
+        try:
+            threads = [
+                threading.Thread(target=lambda: results.append(timed_call(client, "read", {}, deadline=long_deadline)))
+                for _ in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+                time.sleep(0.3)  # the first worker is in its call before the second connection comes
+            time.sleep(1.0)  # both workers have been in their calls longer than BUSY_TIMEOUT
+            started = time.monotonic()
+            answer = requests.get(f"{server.url}/health/ready", timeout=3 * long_deadline)
+            seconds = time.monotonic() - started
+            for thread in threads:
+                thread.join(timeout=2 * long_deadline)
+        finally:
+            signal_postgres(postgres, signal.SIGCONT)
+    print(
+        f"\nreadiness while both workers are in frozen calls: {answer.status_code} in {seconds:.2f} s; calls {results}"
+    )
+    assert answer.status_code == 503
+    assert "sqlalchemy" in answer.json()["checks"]
+    # The workers are held at least 3.7 s after the probe is sent (a new connection to the frozen
+    # server gives up after the driver's connect_timeout, 5 s, a pooled one at the deadline): a probe
+    # that waited for one would take that and its own check (about health.timeout, 2 s).
+    assert seconds < 4.0
+    # Both calls were still in the workers, answered by their deadline.
+    assert [status for _, status, _ in results] == [503, 503]
 
 
 @pytest.mark.xfail(
