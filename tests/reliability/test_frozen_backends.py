@@ -443,6 +443,7 @@ def test_a_frozen_redis_is_a_cache_miss_served_by_the_handler_within_the_deadlin
         answers = [post(redis_service, "cached") for _ in range(6)]
     finally:
         signal_redis(redis, signal.SIGCONT)
+    print(f"\ncache, frozen Redis: {[f'{seconds:.2f}' for seconds, _ in answers]} s")
     assert [answer.status_code for _, answer in answers] == [200] * 6
     computed = [answer.json()["computed"] for _, answer in answers]
     assert stored not in computed  # not the stored entry: the handler ran
@@ -459,6 +460,7 @@ def test_the_cache_hits_again_after_redis_thaws(redis_service, frozen_redis):
 
 def test_a_frozen_redis_gets_throttle_unavailable_within_the_deadline_when_closed(redis_service, frozen_redis):
     answers = [post(redis_service, "limited_closed") for _ in range(4)]
+    print(f"\nthrottle closed, frozen Redis: {[f'{seconds:.2f}' for seconds, _ in answers]} s")
     assert [answer.status_code for _, answer in answers] == [503] * 4
     assert {answer.json()["error"]["name"] for _, answer in answers} == {"ThrottleUnavailable"}
     assert all(int(answer.headers["Retry-After"]) >= 1 for _, answer in answers)
@@ -467,6 +469,7 @@ def test_a_frozen_redis_gets_throttle_unavailable_within_the_deadline_when_close
 
 def test_a_frozen_redis_lets_calls_through_uncounted_within_the_deadline_when_open(redis_service, frozen_redis):
     answers = [post(redis_service, "limited_open") for _ in range(4)]
+    print(f"\nthrottle open, frozen Redis: {[f'{seconds:.2f}' for seconds, _ in answers]} s")
     assert [answer.status_code for _, answer in answers] == [200] * 4
     assert not any("RateLimit-Remaining" in answer.headers for _, answer in answers)
     assert max(seconds for seconds, _ in answers) < DEADLINE + MARGIN
