@@ -247,10 +247,7 @@ class Cache(Plugin):
                 key = body_key(context.body, caller)
             context.cache = CallCache(plugin, context)
             if key is None:
-                stats.add("bypasses")
-                context.cache_outcome = "bypass"
-                context.annotate(cache="bypass")
-                context.process_request()
+                _bypass(stats, context)
                 return
             engine.serve(policy, key, context)
 
@@ -273,10 +270,7 @@ class Cache(Plugin):
             except TypeError:  # not JSON: the call itself will say why
                 key = None
             if key is None:
-                stats.add("bypasses")
-                context.cache_outcome = "bypass"
-                context.annotate(cache="bypass")
-                context.process_request()
+                _bypass(stats, context)
                 return
             engine.serve(policy, key, context)
 
@@ -379,3 +373,12 @@ def cache_of(owner: Service | Client) -> Cache:
         if isinstance(plugin, Cache):
             return plugin
     raise LookupError(f"{owner!r} has no cache plugin (its plugins: {[p.name for p in owner.plugins]})")
+
+
+def _bypass(stats: CacheStats, context: Any) -> None:
+    # A call that cannot be keyed (no caller for a caller-scoped entry, a
+    # request that is not JSON) goes on uncached, on either side.
+    stats.add("bypasses")
+    context.cache_outcome = "bypass"
+    context.annotate(cache="bypass")
+    context.process_request()
