@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyservice
 import pytest
+import requests
 from openapi_spec_validator import validate
 from pyservice._cli import main
 from pyservice.testing import LiveServer
@@ -112,10 +113,10 @@ def test_the_health_endpoints_are_documented(document):
 
 def test_the_document_is_served_at_the_path_the_api_names(wsgi):
     app = typed_app().service
-    answer = wsgi(app, "/openapi.json", b"", method="GET")
+    answer = wsgi(app, "/openapi.json", b"", method="GET", headers={"Host": "api.example:9000"})
     assert answer.status == 200
-    assert answer.json() == json.loads(json.dumps(app.openapi()))
-    head = wsgi(app, "/openapi.json", b"", method="HEAD")
+    assert answer.json() == json.loads(json.dumps(app.openapi("http://api.example:9000")))
+    head = wsgi(app, "/openapi.json", b"", method="HEAD", headers={"Host": "api.example:9000"})
     assert (head.status, head.body, head.headers["Content-Length"]) == (200, b"", answer.headers["Content-Length"])
     post = wsgi(app, "/openapi.json", b"{}")
     assert (post.status, post.headers["Allow"]) == (405, "GET, HEAD")
@@ -169,3 +170,132 @@ def test_schemathesis_finds_no_500_and_no_answer_off_the_document(tmp_path):
         )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout
+
+
+def versions_app():
+    folder = Path(__file__).parents[2] / "examples" / "extending"
+    sys.path.insert(0, str(folder))
+    try:
+        import versions
+    finally:
+        sys.path.remove(str(folder))
+    return versions
+
+
+def test_a_groups_merged_document_is_valid_openapi():
+    document = versions_app().app.openapi()
+    validate(document)
+    ids = [operation["operationId"] for item in document["paths"].values() for operation in item.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_operations_of_the_same_name_in_two_versions_get_ids_naming_their_version():
+    paths = versions_app().app.openapi()["paths"]
+    assert paths["/api/v1/greet"]["post"]["operationId"] == "v1_greet"
+    assert paths["/api/v2/greet"]["post"]["operationId"] == "v2_greet"
+    assert paths["/api/v1/shout"]["post"]["operationId"] == "v1_shout"
+    assert paths["/api/v2/greet"]["post"]["tags"] == ["v2"]
+
+
+def test_ids_that_do_not_clash_are_left_as_they_are():
+    group = pyservice.ServiceGroup(
+        pyservice.Service(version="v1", operations=["a"]), pyservice.Service(version="v2", operations=["b"])
+    )
+    paths = group.openapi()["paths"]
+    assert (paths["/api/v1/a"]["post"]["operationId"], paths["/api/v2/b"]["post"]["operationId"]) == ("a", "b")
+
+
+def test_two_apis_of_one_version_get_ids_naming_the_api_too():
+    endpoint = {"path": "/{version}/{operation}"}
+    one = pyservice.Service(name="people", version="v1", endpoint={"path": "/people/{operation}"}, operations=["get"])
+    two = pyservice.Service(name="places", version="v1", endpoint=endpoint, operations=["get"])
+    document = pyservice.ServiceGroup(one, two).openapi()
+    validate(document)
+    assert document["paths"]["/people/get"]["post"]["operationId"] == "people_v1_get"
+    assert document["paths"]["/v1/get"]["post"]["operationId"] == "places_v1_get"
+
+
+def test_a_group_serves_its_merged_document_at_the_path_its_versions_share(wsgi):
+    v1 = pyservice.Service(version="v1", operations=["greet"], openapi="/openapi.json")
+    v2 = pyservice.Service(version="v2", operations=["greet"], openapi="/openapi.json")
+    group = pyservice.ServiceGroup(v1, v2)
+    answer = wsgi(group, "/openapi.json", b"", method="GET", headers={"Host": "127.0.0.1:8123"})
+    assert answer.status == 200
+    document = answer.json()
+    validate(document)
+    assert {"/api/v1/greet", "/api/v2/greet"} <= set(document["paths"])
+    assert document["servers"] == [{"url": "http://127.0.0.1:8123"}]
+
+
+def test_a_version_with_its_own_document_path_serves_only_its_own(wsgi):
+    v1 = pyservice.Service(version="v1", operations=["greet"], openapi="/v1/openapi.json")
+    v2 = pyservice.Service(version="v2", operations=["greet"])
+    group = pyservice.ServiceGroup(v1, v2)
+    document = wsgi(group, "/v1/openapi.json", b"", method="GET").json()
+    assert set(document["paths"]) == {"/api/v1/greet", "/health/live", "/health/ready"}
+
+
+def test_the_document_path_may_not_be_another_versions_operation():
+    v1 = pyservice.Service(version="v1", operations=["greet"], openapi="/api/v2/greet")
+    v2 = pyservice.Service(version="v2", operations=["greet"])
+    with pytest.raises(pyservice.ApiError, match="both claim the path '/api/v2/greet'"):
+        pyservice.ServiceGroup(v1, v2)
+
+
+def test_the_servers_entry_is_the_url_given():
+    service = pyservice.Service(operations=["a"])
+    assert service.openapi()["servers"] == [{"url": "http://127.0.0.1:8080"}]
+    assert service.openapi("https://api.example")["servers"] == [{"url": "https://api.example"}]
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1:9001", "http://127.0.0.1:9001"),
+        ("[::1]:9001", "http://[::1]:9001"),
+        ("api.example", "http://api.example"),
+        ("evil.example/path", "/"),
+        ('x"><script>', "/"),
+        ("", "/"),
+    ],
+)
+def test_the_served_document_names_the_host_the_request_was_sent_to(wsgi, host, expected):
+    service = pyservice.Service(operations=["a"], openapi="/openapi.json")
+    headers = {"Host": host} if host else {}
+    answer = wsgi(service, "/openapi.json", b"", method="GET", headers=headers)
+    assert answer.json()["servers"] == [{"url": expected}]
+
+
+def test_the_served_documents_kept_per_host_are_bounded(wsgi):
+    service = pyservice.Service(operations=["a"], openapi="/openapi.json")
+    for n in range(50):
+        wsgi(service, "/openapi.json", b"", method="GET", headers={"Host": f"host{n}.example"})
+    endpoint = service._get_endpoints["/openapi.json"]
+    assert len(endpoint._bodies) <= endpoint.max_kept
+
+
+def test_the_served_document_names_the_port_the_service_was_started_on():
+    with LiveServer("typed_app:service", workers=1, cwd=APPS) as server:
+        document = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+    assert document["servers"] == [{"url": server.url}]
+
+
+def test_the_command_names_the_server_url_given(capsys, monkeypatch):
+    monkeypatch.chdir(APPS)
+    monkeypatch.syspath_prepend(str(APPS))
+    assert main(["openapi", "typed_app:service", "--server-url", "https://greeter.example"]) == 0
+    assert json.loads(capsys.readouterr().out)["servers"] == [{"url": "https://greeter.example"}]
+
+
+def test_the_command_builds_the_server_url_from_host_and_port(capsys, monkeypatch):
+    monkeypatch.chdir(APPS)
+    monkeypatch.syspath_prepend(str(APPS))
+    assert main(["openapi", "typed_app:service", "--host", "0.0.0.0", "--port", "9100"]) == 0
+    assert json.loads(capsys.readouterr().out)["servers"] == [{"url": "http://0.0.0.0:9100"}]
+
+
+def test_the_command_validates_a_groups_merged_document(capsys, monkeypatch):
+    folder = Path(__file__).parents[2] / "examples" / "extending"
+    monkeypatch.syspath_prepend(str(folder))
+    assert main(["openapi", "versions:app"]) == 0
+    validate(json.loads(capsys.readouterr().out))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import string
@@ -129,6 +130,7 @@ class Api:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     health: Health | None = None
     openapi: str | None = None
+    explorer: str | None = None
 
 
 def load_api(path: str | Path) -> dict[str, Any]:
@@ -256,6 +258,12 @@ API_OPTIONS: dict[str, Option] = {
     "openapi": Option(
         (str, type(None)), None, "A path to serve the OpenAPI document at, with GET.", check=_optional_path
     ),
+    "explorer": Option(
+        (str, type(None)),
+        None,
+        "A path to serve an API explorer page (Swagger UI) at, with GET; needs 'openapi'.",
+        check=_optional_path,
+    ),
 }
 
 _HEALTH_OPTIONS = {
@@ -296,6 +304,7 @@ def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Ap
     """
     if not isinstance(raw, Mapping):
         raise ApiError("", f"the api description must be a mapping, got {describe(raw)}")
+    check_declarations(plugins)
     owned = {key: option for cls in plugins.values() for key, option in cls.api_keys.items()}
     core_given = {key: value for key, value in raw.items() if key not in owned}
     core = check_options("", API_OPTIONS, core_given)
@@ -303,13 +312,16 @@ def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Ap
 
     endpoint = Endpoint(**check_options("endpoint", ENDPOINT_OPTIONS, core["endpoint"]))
     plugin_configs = _plugin_configs(core["plugins"], plugins)
-    exceptions = _exceptions(core["exceptions"])
-    for cls in plugins.values():
-        for name, status in cls.exceptions.items():
-            exceptions.setdefault(name, status)
-    operations = _operations(core["operations"], core["max_body_size"], plugins, exceptions)
+    declared = plugin_exceptions(plugins)
+    exceptions = _exceptions(core["exceptions"], "exceptions", {name: status for name, (status, _) in declared.items()})
+    _check_plugin_statuses(exceptions, declared, "exceptions")
+    for name, (status, _) in declared.items():
+        exceptions.setdefault(name, status)
+    operations = _operations(core["operations"], core["max_body_size"], plugins, exceptions, declared)
     health = _health(core["health"])
-    _check_paths(endpoint, core["version"], operations, health, core["openapi"])
+    if core["explorer"] is not None and core["openapi"] is None:
+        raise ApiError("explorer", "the explorer shows the OpenAPI document: name its path in 'openapi' too")
+    _check_paths(endpoint, core["version"], operations, health, core["openapi"], core["explorer"])
     return Api(
         name=core["name"],
         version=core["version"],
@@ -326,6 +338,7 @@ def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Ap
         raw=dict(raw),
         health=health,
         openapi=core["openapi"],
+        explorer=core["explorer"],
     )
 
 
@@ -339,11 +352,16 @@ def _health(given: Mapping[str, Any] | None) -> Health | None:
 
 
 def _check_paths(
-    endpoint: Endpoint, version: str, operations: Mapping[str, Operation], health: Health | None, openapi: str | None
+    endpoint: Endpoint,
+    version: str,
+    operations: Mapping[str, Operation],
+    health: Health | None,
+    openapi: str | None,
+    explorer: str | None = None,
 ) -> None:
     # A GET endpoint on an operation's path would leave that operation unreachable by its 405.
     claimed = {endpoint.path_for(version, name): f"operation {name!r}" for name in operations}
-    others = [("openapi", openapi)]
+    others = [("openapi", openapi), ("explorer", explorer)]
     if health is not None:
         others += [("health.live", health.live), ("health.ready", health.ready)]
     for key, path in others:
@@ -352,6 +370,12 @@ def _check_paths(
         if path in claimed:
             raise ApiError(key, f"the path {path!r} is already the path of {claimed[path]}")
         claimed[path] = f"'{key}'"
+    if explorer is not None:
+        # The explorer's assets are served under its path.
+        prefix = explorer.rstrip("/") + "/"
+        for path, owner in claimed.items():
+            if path.startswith(prefix):
+                raise ApiError("explorer", f"the explorer's assets are served under {prefix!r}, as is {owner}")
 
 
 def _plugin_configs(given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> dict[str, dict[str, Any]]:
@@ -371,6 +395,7 @@ def _operations(
     max_body_size: int,
     plugins: Mapping[str, type[Plugin]],
     api_exceptions: Mapping[str, int],
+    declared: Mapping[str, tuple[int, str]],
 ) -> dict[str, Operation]:
     if isinstance(given, list):
         entries: list[tuple[str, Any]] = [(name, {}) for name in given]
@@ -393,10 +418,8 @@ def _operations(
         checked = check_options(key, declared_keys, options)
         reject = checked["unknown_fields"] == "reject"
         given_input, given_output = checked["input"], checked["output"]
-        own_exceptions = _exceptions(checked["exceptions"], f"{key}.exceptions")
-        if isinstance(checked["exceptions"], list):
-            # Listed by name only: the status the api gives the name, if it does.
-            own_exceptions = {name: api_exceptions.get(name, status) for name, status in own_exceptions.items()}
+        own_exceptions = _exceptions(checked["exceptions"], f"{key}.exceptions", api_exceptions)
+        _check_plugin_statuses(own_exceptions, declared, f"{key}.exceptions")
         operations[name] = Operation(
             name=name,
             idempotent=checked["idempotent"],
@@ -434,7 +457,14 @@ def _operation_plugins(
     return result
 
 
-def _exceptions(given: list[Any] | Mapping[str, Any], prefix: str = "exceptions") -> dict[str, int]:
+def _exceptions(
+    given: list[Any] | Mapping[str, Any], prefix: str, known: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """The whitelist as written, statuses filled.
+
+    A name listed without a status (the list form, or ``{}``) takes the one
+    ``known`` gives it (the api's, a plugin's), else 400.
+    """
     entries = [(name, None) for name in given] if isinstance(given, list) else list(given.items())
     result: dict[str, int] = {}
     for name, options in entries:
@@ -453,8 +483,107 @@ def _exceptions(given: list[Any] | Mapping[str, Any], prefix: str = "exceptions"
             options = {}
         elif not isinstance(options, Mapping):
             raise ApiError(key, f"expected a mapping like {{'status': 404}}, got {describe(options)}")
-        result[name] = check_options(key, _EXCEPTION_OPTIONS, options)["status"]
+        if "status" not in options and known is not None and name in known:
+            result[name] = known[name]
+        else:
+            result[name] = check_options(key, _EXCEPTION_OPTIONS, options)["status"]
     return result
+
+
+def _check_plugin_statuses(listed: Mapping[str, int], declared: Mapping[str, tuple[int, str]], prefix: str) -> None:
+    # A plugin's exception keeps the status its plugin gives it: the plugin's
+    # own code and documentation (a throttle's 429 with Retry-After) rely on it.
+    for name, status in listed.items():
+        if name in declared and declared[name][0] != status:
+            wanted, plugin = declared[name]
+            raise ApiError(
+                f"{prefix}.{name}",
+                f"plugin {plugin!r} declares {name} with status {wanted}, not {status}: "
+                f"list it without a status (it takes {wanted}), or not at all",
+            )
+
+
+def plugin_exceptions(plugins: Mapping[str, type[Plugin]]) -> dict[str, tuple[int, str]]:
+    """The exceptions the plugins declare, checked: name to (status, plugin name).
+
+    Each plugin's ``exceptions`` maps a name to its status, as an integer
+    or in the api's form ``{"status": 429}``. The status is an error status
+    (400 to 599 other than 500, which marks internal errors); the name is
+    the plugin's own, never a Python builtin (whitelisting ``ValueError``
+    would let every ``ValueError`` the application raises reach callers with
+    its message). Two plugins may declare one name only with one status.
+
+    Raises:
+        ApiError: naming the plugin, the name and what is wrong.
+    """
+    declared: dict[str, tuple[int, str]] = {}
+    for plugin, cls in plugins.items():
+        key = f"plugins.{plugin}"
+        where = f"{cls.__module__}.{cls.__qualname__}.exceptions"
+        entries = cls.exceptions
+        if not isinstance(entries, Mapping):
+            raise ApiError(key, f"{where} must map exception names to HTTP statuses, got {describe(entries)}")
+        for name, value in entries.items():
+            if not is_exception_name(name):
+                raise ApiError(key, f"{where}: expected exception names (Python identifiers), got {describe(name)}")
+            if hasattr(builtins, name):
+                raise ApiError(
+                    key,
+                    f"{where} declares {name}, a Python builtin: whitelisting it would let every {name} "
+                    "the application raises reach callers with its message; declare a name of the plugin's own",
+                )
+            status = value.get("status", 400) if isinstance(value, Mapping) else value
+            if isinstance(value, Mapping) and set(value) - {"status"}:
+                unknown = sorted(set(value) - {"status"})[0]
+                raise ApiError(key, f"{where}[{name!r}]: unknown key {unknown!r} (accepted: status)")
+            if isinstance(status, bool) or not isinstance(status, int):
+                raise ApiError(
+                    key,
+                    f"{where}[{name!r}]: expected an HTTP status like 429 or {{'status': 429}}, got {describe(value)}",
+                )
+            try:
+                _error_status(status)
+            except ValueError as exc:
+                raise ApiError(key, f"{where}[{name!r}]: {exc}, got {status}") from None
+            if name in declared and declared[name][0] != status:
+                other_status, other = declared[name]
+                raise ApiError(
+                    key,
+                    f"plugins {other!r} and {plugin!r} both declare {name}, with statuses {other_status} and "
+                    f"{status}: one name crosses the wire with one status",
+                )
+            declared.setdefault(name, (status, plugin))
+    return declared
+
+
+def check_declarations(plugins: Mapping[str, type[Plugin]]) -> None:
+    """Check what the plugins declare besides their exceptions, once, before their config.
+
+    - ``api_keys`` and ``operation_keys`` may not shadow the core's own
+      keys (the user's ``timeout`` would be read by the plugin, not the
+      core) nor another plugin's;
+    - every declared ``Option``'s default fits its own type and check.
+
+    Raises:
+        ApiError: naming the plugin and the declaration.
+    """
+    owners: dict[tuple[str, str], str] = {}
+    for plugin, cls in plugins.items():
+        key = f"plugins.{plugin}"
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        for attribute, core, what in (
+            ("api_keys", API_OPTIONS, "a top-level key of the core"),
+            ("operation_keys", OPERATION_OPTIONS, "an operation key of the core"),
+        ):
+            for name in getattr(cls, attribute):
+                if name in core:
+                    raise ApiError(key, f"{where}.{attribute} declares {name!r}, {what}: choose another name")
+                other = owners.setdefault((attribute, name), plugin)
+                if other != plugin:
+                    raise ApiError(key, f"{where}.{attribute} declares {name!r}, which plugin {other!r} owns")
+        for attribute in ("options", "operation_options", "api_keys", "operation_keys"):
+            for name, option in getattr(cls, attribute).items():
+                option.check_default(key, f"{where}.{attribute}[{name!r}]")
 
 
 def _error_status(value: int) -> int:

@@ -68,8 +68,17 @@ def _parser() -> argparse.ArgumentParser:
     chain.add_argument("operation", nargs="?", help="only this operation")
     chain.add_argument("--deadline", action="store_true", help="the chain of a call that brings a deadline")
 
-    openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of a Service as JSON")
+    openapi = commands.add_parser(
+        "openapi",
+        help="print the OpenAPI 3.1 document of a Service as JSON",
+        description="Print the OpenAPI 3.1 document of a Service (or the merged one of a ServiceGroup). Its "
+        "servers entry is where the service listens: --server-url, else --host and --port (from the environment "
+        "as for serve), else the api's endpoint.",
+    )
     openapi.add_argument("target", metavar="MODULE:SERVICE", help="a Service or ServiceGroup")
+    _flag(openapi, "--host", str, None, "the address the service is served on (default: the api's endpoint host)")
+    _flag(openapi, "--port", int, None, "the port it is served on (default: $PORT, else the api's)", also="PORT")
+    openapi.add_argument("--server-url", help="the URL callers reach it at, e.g. https://api.example.com")
     return parser
 
 
@@ -108,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         sys.stdout.write(owner.describe_chain(args.operation, deadline=args.deadline))
     elif args.command == "openapi":
-        document = load_service(args.target).openapi()
+        target = load_service(args.target)
+        document = target.openapi(_server_url(target, args.server_url, args.host, args.port))
         sys.stdout.write(dumps(document, option=OPT_INDENT_2).decode() + "\n")
     return 0
 
@@ -141,6 +151,16 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("pyservice-core")
+
+
+def _server_url(target: Service | ServiceGroup, url: str | None, host: str | None, port: int | None) -> str | None:
+    if url is not None or (host is None and port is None):
+        return url
+    first = target.services[0] if isinstance(target, ServiceGroup) else target
+    endpoint = first.api.endpoint
+    shown = host or endpoint.host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"{endpoint.scheme}://{shown}:{endpoint.port if port is None else port}"
 
 
 def _all_operations(owner: Service | ServiceGroup | Client) -> set[str]:

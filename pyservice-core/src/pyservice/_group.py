@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ApiError
 from ._health import GetEndpoint, answer_get, live_endpoint, ready_endpoint
+from ._openapi import DocumentEndpoint, merged_document
 from ._service import Service
 from ._wire import JSON_HEADER, STATUS_LINES, error_body
 
@@ -73,8 +75,18 @@ class ServiceGroup:
             for name in api.operations:
                 path = api.endpoint.path_for(api.version, name)
                 _claim(owners, path, f"{_name(service)} operation {name!r}")
-            if api.openapi is not None:
-                _claim(owners, api.openapi, f"{_name(service)} openapi")
+        # A document or explorer path several services name is theirs together: the group serves the
+        # merged document there (and one explorer over it).
+        shared = _shared_paths(self.services)
+        for path, owner in shared.items():
+            _claim(owners, path, owner)
+        for service in self.services:
+            explorer = service.api.explorer
+            if explorer is not None:
+                prefix = explorer.rstrip("/") + "/"
+                for path, owner in owners.items():
+                    if path.startswith(prefix):
+                        raise ApiError("explorer", f"the explorer's assets are served under {prefix!r}, as is {owner}")
         health_paths = {
             path
             for service in self.services
@@ -96,17 +108,24 @@ class ServiceGroup:
         endpoints: dict[str, GetEndpoint] = {}
         live: set[str] = set()
         ready: dict[str, list[Service]] = {}
+        documents: dict[str, list[Service]] = {}
         for service in self.services:
             for path in service.compile():
                 routes[path] = service
             api = service.api
             if api.openapi is not None:
-                endpoints[api.openapi] = service._get_endpoints[api.openapi]
+                endpoints.update(
+                    (path, endpoint) for path, endpoint in service._get_endpoints.items() if path not in routes
+                )
+                documents.setdefault(api.openapi, []).append(service)
             if api.health is not None:
                 if api.health.live is not None:
                     live.add(api.health.live)
                 if api.health.ready is not None:
                     ready.setdefault(api.health.ready, []).append(service)
+        for path, services in documents.items():
+            if len(services) > 1:
+                endpoints[path] = DocumentEndpoint(functools.partial(merged_document, services))
         for path in live:
             endpoints[path] = live_endpoint
         for path, services in ready.items():
@@ -143,18 +162,21 @@ class ServiceGroup:
             if operation is None or operation in service.api.operations
         )
 
-    def openapi(self) -> dict[str, Any]:
-        """One OpenAPI 3.1 document for every service of the group (their paths never clash)."""
-        documents = [service.openapi() for service in self.services]
-        merged = documents[0]
-        names = sorted({service.api.name for service in self.services})
-        merged["info"] = {
-            "title": ", ".join(names),
-            "version": ", ".join(service.api.version for service in self.services),
-        }
-        for document in documents[1:]:
-            merged["paths"].update(document["paths"])
-        return merged
+    def openapi(self, server_url: str | None = None) -> dict[str, Any]:
+        """One OpenAPI 3.1 document for every service of the group.
+
+        Their paths never clash. Operation ids are made unique across
+        services (``v1_greet`` and ``v2_greet`` when both versions have
+        ``greet``), and each operation is tagged with its version. Services
+        that name the same ``openapi`` path are served this document
+        there (only theirs, if some name another path or none).
+
+        Args:
+            server_url: the document's ``servers`` entry; defaults to the
+                services' endpoint (the served document names the address
+                each request was sent to).
+        """
+        return merged_document(self.services, server_url)
 
     def __repr__(self) -> str:
         return f"<ServiceGroup {', '.join(_name(service) for service in self.services)}>"
@@ -162,6 +184,29 @@ class ServiceGroup:
 
 def _name(service: Service) -> str:
     return f"{service.api.name} {service.api.version}"
+
+
+def _shared_paths(services: tuple[Service, ...]) -> dict[str, str]:
+    # The openapi and explorer paths, each with who names it; an explorer shows one document.
+    owners: dict[str, list[str]] = {}
+    explorers: dict[str, tuple[str, str]] = {}
+    for service in services:
+        api = service.api
+        if api.openapi is not None:
+            owners.setdefault(api.openapi, []).append(_name(service))
+        if api.explorer is not None and api.openapi is not None:
+            first = explorers.setdefault(api.explorer, (api.openapi, _name(service)))
+            if first[0] != api.openapi:
+                raise ApiError(
+                    "explorer",
+                    f"{_name(service)} and {first[1]} share the explorer {api.explorer!r} "
+                    f"but not the document it shows ({api.openapi!r}, {first[0]!r})",
+                )
+            owners.setdefault(api.explorer, []).append(_name(service))
+    return {
+        path: f"{' and '.join(names)} {'openapi' if path not in explorers else 'explorer'}"
+        for path, names in owners.items()
+    }
 
 
 def _claim(owners: dict[str, str], path: str, owner: str) -> None:

@@ -1,16 +1,26 @@
-"""The OpenAPI 3.1 document of a Service, built from its api description."""
+"""The OpenAPI 3.1 document of a Service (or a group of them), built from its api description."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._structures import INT_MAX, INT_MIN, Structure, TypeSpec
+from ._wire import JSON_HEADER, STATUS_LINES, dumps
 
 if TYPE_CHECKING:
     from ._service import Service
+    from .typing import StartResponse, WSGIEnvironment
 
-__all__ = ["ERROR_SCHEMA", "openapi_document", "structure_schema"]
+__all__ = [
+    "ERROR_SCHEMA",
+    "DocumentEndpoint",
+    "merged_document",
+    "openapi_document",
+    "request_base_url",
+    "structure_schema",
+]
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -229,7 +239,7 @@ def _health_paths(service: Service) -> dict[str, Any]:
     return paths
 
 
-def openapi_document(service: Service) -> dict[str, Any]:
+def openapi_document(service: Service, server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``service``; see :meth:`Service.openapi`."""
     api = service.api
     paths: dict[str, Any] = {
@@ -239,7 +249,138 @@ def openapi_document(service: Service) -> dict[str, Any]:
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": api.name, "version": api.version},
-        "servers": [{"url": api.endpoint.base_url}],
+        "servers": [{"url": api.endpoint.base_url if server_url is None else server_url}],
         "paths": paths,
         "components": {"schemas": {"Error": ERROR_SCHEMA, "FieldError": FIELD_ERROR_SCHEMA}},
     }
+
+
+def merged_document(services: Sequence[Service], server_url: str | None = None) -> dict[str, Any]:
+    """One OpenAPI 3.1 document for several services; see :meth:`ServiceGroup.openapi`.
+
+    Their paths never clash (the group refuses it), but their operation
+    names may: two versions both have ``greet``. OpenAPI wants each
+    ``operationId`` unique, as code generators name their methods after it,
+    so when any two clash every operation's id is prefixed with its
+    version (``v1_greet``, ``v2_greet``), or with its api's name and
+    version when that is not enough. Each operation is tagged with its
+    service's version (name and version when the group serves several
+    apis), which is how explorers group them.
+    """
+    documents = [service.openapi(server_url) for service in services]
+    names = sorted({service.api.name for service in services})
+    several_apis = len(names) > 1
+    merged: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": ", ".join(names), "version": ", ".join(service.api.version for service in services)},
+        "servers": documents[0]["servers"],
+        "paths": {},
+        "components": {"schemas": {}},
+    }
+    tags = []
+    for service, document in zip(services, documents, strict=True):
+        api = service.api
+        tag = f"{api.name} {api.version}" if several_apis else api.version
+        if len(services) > 1:
+            tags.append({"name": tag, "description": f"{api.name}, version {api.version}"})
+        for path, item in document["paths"].items():
+            for operation in item.values():
+                if len(services) > 1 and "health" not in operation.get("tags", ()):
+                    operation["tags"] = [tag]
+                operation["x-pyservice-service"] = {"name": api.name, "version": api.version}
+            # Health paths shared by several services are one endpoint: the first document's entry stands.
+            merged["paths"].setdefault(path, item)
+        merged["components"]["schemas"].update(document["components"]["schemas"])
+    if tags:
+        merged["tags"] = tags
+    _unique_operation_ids(merged["paths"])
+    return merged
+
+
+def _operations(paths: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(path, operation) for path, item in paths.items() for operation in item.values()]
+
+
+def _clashes(ids: Sequence[str]) -> bool:
+    return len(set(ids)) != len(ids)
+
+
+def _identifier(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def _unique_operation_ids(paths: Mapping[str, Any]) -> None:
+    operations = _operations(paths)
+    if not _clashes([operation["operationId"] for _, operation in operations]):
+        return
+    # The rules, tried in turn until every id is unique: the version, the api's name and version, the path.
+    rules: list[Callable[[str, dict[str, Any]], str]] = [
+        lambda path, op: f"{_identifier(op['x-pyservice-service']['version'])}_{op['operationId']}",
+        lambda path, op: _identifier(
+            f"{op['x-pyservice-service']['name']}_{op['x-pyservice-service']['version']}_{op['operationId']}"
+        ),
+        lambda path, op: _identifier(path.strip("/")),
+    ]
+    for rule in rules:
+        ids = [rule(path, operation) for path, operation in operations]
+        if not _clashes(ids):
+            break
+    seen: set[str] = set()
+    for (_, operation), new in zip(operations, ids, strict=True):
+        # Two paths that differ only in punctuation: a number keeps them apart.
+        candidate, n = new, 2
+        while candidate in seen:
+            candidate, n = f"{new}_{n}", n + 1
+        seen.add(candidate)
+        operation["operationId"] = candidate
+
+
+# A Host header the document may name: a name or an address, and a port. Anything else is not echoed.
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
+
+
+def request_base_url(environ: WSGIEnvironment) -> str:
+    """``scheme://host:port`` the request was sent to, from its ``Host`` header (PEP 3333).
+
+    That is where the service actually listens as its caller sees it,
+    whatever ``--host`` or ``--port`` it was served with, or whichever proxy
+    forwarded it. Without a well-formed ``Host`` header: ``"/"``, which
+    OpenAPI reads as the document's own server.
+    """
+    host = environ.get("HTTP_HOST", "")
+    if not host or not _HOST.match(host):
+        return "/"
+    scheme = environ.get("wsgi.url_scheme", "http")
+    return f"{'https' if scheme == 'https' else 'http'}://{host}"
+
+
+class DocumentEndpoint:
+    """The GET endpoint of an OpenAPI document, its ``servers`` where each request was sent.
+
+    The encoded document is kept for each base URL asked for, a few at a
+    time: the ``Host`` header is the caller's to choose, so the memory it
+    takes is bounded.
+
+    Args:
+        build: ``build(server_url) -> document``.
+    """
+
+    __slots__ = ("_bodies", "_build")
+
+    #: The encoded documents kept (one per host name a caller used).
+    max_kept = 8
+
+    def __init__(self, build: Callable[[str], dict[str, Any]]) -> None:
+        self._build = build
+        self._bodies: dict[str, bytes] = {}
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        """Answer the document (``HEAD``: its headers only)."""
+        url = request_base_url(environ)
+        body = self._bodies.get(url)
+        if body is None:
+            if len(self._bodies) >= self.max_kept:
+                self._bodies.clear()
+            body = self._bodies[url] = dumps(self._build(url))
+        start_response(STATUS_LINES[200], [JSON_HEADER, ("Content-Length", str(len(body)))])
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._api import Operation
+from ._arrival import ENVIRON_KEY as ARRIVED
+from ._caller import Caller
 from ._chain import Context, Hook, Step, adapt_operation_hook, chain_end, hooks_for
 from ._container import Container, new_container, to_json_value
 from ._deadline import ENVIRON_KEY, current_deadline, parse_timeout
 from ._errors import ApiError, PyserviceError
 from ._headers import EnvironHeaders
 from ._health import GetEndpoint, ReadinessCheck, ReadinessChecks, answer_get, live_endpoint, ready_endpoint
-from ._owner import Owner
+from ._owner import Owner, check_callable
 from ._plugin import Plugin
 from ._structures import FieldError, Structure
 from ._wire import (
@@ -60,11 +62,20 @@ class ServiceContext(Context):
         response_body: the encoded answer once the response is encoded; a
             request-scope hook that stops the call may set it to answer with
             these bytes.
-        caller: the trusted identity of the caller, set by an
-            authentication plugin (pyservice-auth sets the principal's id,
-            else the address resolved through its trusted proxies); ``None``
-            when nothing established one. Plugins that key on the caller
-            (throttling, caching) use ``context.caller or context.remote_addr``.
+        caller_identity: who is calling, as a :class:`~pyservice.Caller`:
+            the principal an authentication plugin proved with its scheme,
+            else the anonymous caller by address (the one the plugin resolved
+            through trusted proxies, else the socket's peer). Never ``None``.
+            Plugins that key on the caller (throttling, caching) use its
+            ``key``: no two different callers share one. An authentication
+            plugin sets it; without one it is computed on read, allocating
+            nothing for an anonymous call.
+        caller: the caller's display name, set by an authentication plugin
+            (pyservice-auth sets the principal's id, else the resolved
+            address); ``None`` when nothing set one. A principal's id and an
+            address can be the same string: never key on it. A plugin that
+            sets only ``caller`` makes ``caller_identity`` the principal
+            ``caller:<caller>``.
         principal: the authenticated principal, set by an authentication
             plugin; ``None`` for an anonymous call.
         error_logged: set to ``True`` by a hook that has logged an internal
@@ -81,6 +92,8 @@ class ServiceContext(Context):
     status = 200
     response_body: bytes | None = None
     caller: str | None = None
+    # Computed on read unless a plugin set it (see _CallerIdentity below).
+    caller_identity: Caller
     principal: Any = None
     error_logged = False
     deadline: float | None = None
@@ -188,6 +201,27 @@ class _LazyAttribute:
         value = self.open(context)
         setattr(context, self.name, value)
         return value
+
+
+class _CallerIdentity:
+    """``context.caller_identity`` when no plugin set it: from ``context.caller``, else the peer's address.
+
+    A non-data descriptor, so a plugin's assignment to the context wins.
+    """
+
+    __slots__ = ()
+
+    def __get__(self, context: ServiceContext | None, cls: type | None = None) -> Any:
+        if context is None:
+            return self
+        caller = context.caller
+        if caller is not None:
+            # A plugin that sets only the display name: its ids are a namespace of their own.
+            return Caller.principal("caller", caller)
+        return Caller.anonymous(context.environ.get("REMOTE_ADDR"))
+
+
+ServiceContext.caller_identity = _CallerIdentity()  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -427,7 +461,8 @@ def _run_chain(context: ServiceContext, route: _Route) -> bytes:
         context._steps = route.steps
         route.run(context)
     else:
-        deadline = time.monotonic() + parse_timeout(header)
+        # Counted from when the request arrived, if the server read it late (see _arrival).
+        deadline = (context.environ.get(ARRIVED) or time.monotonic()) + parse_timeout(header)
         context.deadline = deadline
         context._steps = route.deadline_steps
         token = current_deadline.set(deadline)
@@ -550,7 +585,7 @@ class Service(Owner):
     def __init__(self, *, available_plugins: Iterable[type[Plugin]] = (), **api: Any) -> None:
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._get_endpoints: dict[str, GetEndpoint] = {}
-        self._openapi_body: bytes | None = None
+        self._added_get_endpoints: dict[str, tuple[str, GetEndpoint]] = {}
         # Made before the plugins are set up, so that they can add their checks; configured after.
         self.readiness = ReadinessChecks(2.0)
         super().__init__(available_plugins, api)
@@ -560,6 +595,10 @@ class Service(Owner):
         self._whitelist: dict[type[BaseException], tuple[str, int]] = {
             exception_class(name): (name, status) for name, status in self.api.exceptions.items()
         }
+        if self.api.explorer is not None:
+            from ._explorer import static_folder
+
+            static_folder()  # a missing package is an error here, at start-up, naming the key
 
     def operation(self, name: str | None = None, *, unpack: bool = False) -> Callable[[F], F]:
         """Register the decorated function as the handler of an operation.
@@ -595,6 +634,7 @@ class Service(Owner):
                 raise ApiError("operations", f"handler for {op!r}, which the api does not declare")
             if op in self._handlers:
                 raise ApiError(f"operations.{op}", "a handler is already registered")
+            check_callable(function, "unpacking handler" if unpack else "handler", f"operations.{op}", op)
             self._handlers[op] = _unpacking(function, self.api.operations[op]) if unpack else function
             self._compiled = None
             return function
@@ -619,17 +659,52 @@ class Service(Owner):
         """
         self.readiness.add(name, check)
 
-    def openapi(self) -> dict[str, Any]:
+    def add_get_endpoint(self, path: str, endpoint: GetEndpoint, *, owner: str) -> None:
+        """Answer GET and HEAD requests to ``path`` with ``endpoint``, outside every chain.
+
+        For what a plugin serves beside the operations, the way the health
+        and OpenAPI paths are served: metrics for a scraper (pyservice-otel's
+        Prometheus text). ``endpoint(environ, start_response)`` is a WSGI
+        application; other methods are answered 405. Plugins call it in
+        ``setup``.
+
+        Args:
+            path: the URL path, starting with ``/``.
+            endpoint: answers the request.
+            owner: who serves it (the plugin's name), named in conflicts.
+
+        Raises:
+            ValueError: the path does not start with ``/``, or an operation,
+                a core endpoint (health, OpenAPI) or another owner has it.
+        """
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"{owner}: a GET endpoint's path must start with '/', got {path!r}")
+        api = self.api
+        taken = {api.endpoint.path_for(api.version, name): f"operation {name!r}" for name in api.operations}
+        taken.update(dict.fromkeys(self._compile_get_endpoints(), "the core"))
+        taken.update({other: other_owner for other, (other_owner, _) in self._added_get_endpoints.items()})
+        if path in taken:
+            raise ValueError(f"{owner}: the path {path!r} is already served by {taken[path]}")
+        self._added_get_endpoints[path] = (owner, endpoint)
+        self._compiled = None
+
+    def openapi(self, server_url: str | None = None) -> dict[str, Any]:
         """The OpenAPI 3.1 document of this service, as a dict.
 
         Paths with POST for each operation, request and response schemas
         from their ``input`` and ``output``, the protocol's error shape as a
         component, and each operation's possible errors (its exceptions,
-        the api's, and the protocol's) as responses; see docs/openapi.md.
+        the api's, and the protocol's) as responses; see docs/structures.md.
+
+        Args:
+            server_url: the document's ``servers`` entry: where callers
+                reach the service. Defaults to the api's endpoint; the
+                document served at the api's ``openapi`` path names the
+                address each request was sent to.
         """
         from ._openapi import openapi_document
 
-        return openapi_document(self)
+        return openapi_document(self, server_url)
 
     # -- serving ----------------------------------------------------------
 
@@ -681,15 +756,16 @@ class Service(Owner):
             if health.ready is not None:
                 endpoints[health.ready] = ready_endpoint([("", self.readiness)])
         if self.api.openapi is not None:
-            endpoints[self.api.openapi] = self._serve_openapi
-        return endpoints
+            from ._openapi import DocumentEndpoint
 
-    def _serve_openapi(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        body = self._openapi_body
-        if body is None:
-            body = self._openapi_body = dumps(self.openapi())
-        start_response(STATUS_LINES[200], [JSON_HEADER, ("Content-Length", str(len(body)))])
-        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+            endpoints[self.api.openapi] = DocumentEndpoint(self.openapi)
+            if self.api.explorer is not None:
+                from ._explorer import explorer_endpoints
+
+                endpoints.update(explorer_endpoints(self.api.explorer, self.api.openapi, self.api.name))
+        for path, (_, endpoint) in self._added_get_endpoints.items():
+            endpoints.setdefault(path, endpoint)
+        return endpoints
 
     def wsgi_application(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         """The WSGI application (PEP 3333) serving this service."""
