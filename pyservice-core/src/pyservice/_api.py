@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._errors import ApiError
 from ._options import Option, check_options, describe
+from ._retry import API_KEYS as _RETRY_API_KEYS
+from ._retry import OPERATION_KEYS as _RETRY_OPERATION_KEYS
 from ._structures import Structure, parse_structure
 from .checks import non_negative_int, positive, positive_int
 from .exceptions import exception_class, is_exception_name
@@ -266,6 +268,9 @@ API_OPTIONS: dict[str, Option] = {
     ),
 }
 
+# The client's retry keys (retry, retry_budget, circuit_breaker), checked by their own module.
+API_OPTIONS.update(_RETRY_API_KEYS)
+
 _HEALTH_OPTIONS = {
     "live": Option((str, type(None)), "/health/live", "The liveness path; null switches it off.", check=_optional_path),
     "ready": Option(
@@ -286,6 +291,10 @@ OPERATION_OPTIONS: dict[str, Option] = {
         str, "reject", "'reject' (400) or 'ignore' (drop) request fields not declared.", check=_unknown_fields
     ),
 }
+
+
+# The client's per-operation retry keys (retry, hedge), checked by their own module.
+OPERATION_OPTIONS.update(_RETRY_OPERATION_KEYS)
 
 
 def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Api:
