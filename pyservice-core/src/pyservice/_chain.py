@@ -34,10 +34,19 @@ class Context:
         side: ``"service"`` or ``"client"``.
         annotations: fields plugins left about this call for observers, by
             :meth:`annotate`; empty until one does.
+        traceparent: the W3C ``traceparent`` of this call's own span
+            (``00-<trace id>-<span id>-<flags>``), set by the first plugin
+            that gives the call a trace id (a tracing or a logging plugin);
+            ``None`` until one does. A plugin listed after it continues that
+            trace rather than starting another, so logs and spans of one call
+            carry one trace id whichever plugin comes first. On a client,
+            inside ``attempt`` hooks it is the current attempt's span.
     """
 
     side: str = ""
     annotations: Mapping[str, Any] = MappingProxyType({})
+    # A class default: calls without a tracing plugin never set it.
+    traceparent: str | None = None
     operation: str
     request: Container
     response: Container
