@@ -1,0 +1,59 @@
+"""The call's trace id, shared with the other plugins through ``context.traceparent``.
+
+The core's ``Context.traceparent`` holds the W3C ``traceparent`` of the
+call's own span, set by the first plugin that gives the call a trace id.
+This plugin sets it from the span it starts, and, when a plugin listed
+before it (pyservice-logging) set it first, continues that trace.
+"""
+
+from __future__ import annotations
+
+import re
+
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags, set_span_in_context
+
+__all__ = ["continue_handed", "format_traceparent", "parse_traceparent"]
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def parse_traceparent(value: str | None) -> SpanContext | None:
+    """The span context of a version-00 ``traceparent``, or ``None`` when it is not one."""
+    if value is None:
+        return None
+    match = _TRACEPARENT.fullmatch(value)
+    if match is None:
+        return None
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16)))
+
+
+def format_traceparent(span: Span) -> str | None:
+    """The ``traceparent`` of ``span``, or ``None`` for the invalid span of a tracer that makes none."""
+    found = span.get_span_context()
+    if not found.is_valid:
+        return None
+    return f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"
+
+
+def continue_handed(handed: str, parent: Context | None, current: SpanContext) -> Context | None:
+    """The parent context of a span whose call another plugin already gave a trace id.
+
+    Args:
+        handed: ``context.traceparent`` as the earlier plugin set it.
+        parent: the context the span would otherwise start in (extracted
+            from the request's headers), or ``None`` for the current one.
+        current: the span context ``parent`` carries (invalid when none).
+
+    Returns:
+        ``parent`` itself when it is in the same trace already (the earlier
+        plugin continued the same incoming trace); else a context whose
+        parent is the earlier plugin's span, so the span gets its trace id.
+    """
+    given = parse_traceparent(handed)
+    if given is None or (current.is_valid and current.trace_id == given.trace_id):
+        return parent
+    return set_span_in_context(NonRecordingSpan(given), parent)

@@ -1,0 +1,209 @@
+"""The service side: a SERVER span and the server metrics of each call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as context_api
+from opentelemetry.propagate import get_global_textmap
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span, set_span_in_context
+
+from ._conventions import (
+    CLIENT_ADDRESS,
+    ERROR_TYPE,
+    HTTP_STATUS_CODE,
+    PEER_ADDRESS,
+    PEER_PORT,
+    PROTOCOL_NAME,
+    PROTOCOL_VERSION,
+    REQUEST_SIZE,
+    RESPONSE_SIZE,
+    RPC_STATUS_CODE,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    TRANSPORT,
+    annotation_attributes,
+    call_attributes,
+)
+from ._handoff import continue_handed, format_traceparent
+
+if TYPE_CHECKING:
+    from pyservice import Operation, Service, ServiceContext
+
+    from ._telemetry import Telemetry
+
+__all__ = ["EnvironGetter", "service_hook"]
+
+# The headers the default propagators (W3C trace context and baggage) read;
+# a call with none of them needs no extraction.
+_DEFAULT_HEADERS = ("HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE")
+
+
+class EnvironGetter(Getter[Mapping[str, Any]]):
+    """Reads propagation headers from a WSGI environ."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        """The values of header ``key``, or ``None`` when absent."""
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return None if value is None else [value]
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        """The header names the environ carries, lowercased with dashes."""
+        return [key[5:].lower().replace("_", "-") for key in carrier if key.startswith("HTTP_")]
+
+
+_GETTER = EnvironGetter()
+
+
+def _request_size(context: ServiceContext) -> int | None:
+    # Reading context.body would read a body the chain chose not to read (an
+    # early answer): the decoded request says it was read.
+    if getattr(context, "request", None) is not None:
+        return len(context.body)
+    length = context.environ.get("CONTENT_LENGTH")
+    return int(length) if isinstance(length, str) and length.isdigit() and len(length) <= 18 else None
+
+
+def _network_attributes(environ: Mapping[str, Any]) -> dict[str, Any]:
+    attributes: dict[str, Any] = {PROTOCOL_NAME: "http", TRANSPORT: "tcp"}
+    remote = environ.get("REMOTE_ADDR")
+    if remote:
+        attributes[PEER_ADDRESS] = remote
+        attributes[CLIENT_ADDRESS] = remote
+    port = environ.get("REMOTE_PORT")
+    if isinstance(port, str) and port.isdigit():
+        attributes[PEER_PORT] = int(port)
+    protocol = environ.get("SERVER_PROTOCOL")
+    if isinstance(protocol, str) and protocol.startswith("HTTP/"):
+        attributes[PROTOCOL_VERSION] = protocol[5:]
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME")
+    if isinstance(host, str) and host:
+        name, _, port_text = host.rpartition(":") if host.rfind(":") > host.rfind("]") else (host, "", "")
+        attributes[SERVER_ADDRESS] = name
+        server_port = port_text or environ.get("SERVER_PORT")
+        if isinstance(server_port, str) and server_port.isdigit():
+            attributes[SERVER_PORT] = int(server_port)
+    return attributes
+
+
+def service_hook(
+    service: Service,
+    operation: Operation,
+    telemetry: Telemetry,
+    config: Mapping[str, Any],
+) -> Callable[[ServiceContext], None]:
+    """The request-scope hook of one operation: a SERVER span around the whole call, and its metrics."""
+    api = service.api
+    base = call_attributes(api.name, operation.name)
+    name = base["rpc.method"]
+    traces = config["traces"]
+    record_metrics = config["metrics"]
+    annotations = config["annotations"]
+    describe_error = service.describe_error
+    kind = SpanKind.SERVER
+    instruments_of = telemetry.instruments
+    attach, detach = context_api.attach, context_api.detach
+    # Measurement attributes by (status, error type): built once each, as the SDK hashes them per record.
+    measured: dict[tuple[int, str | None], dict[str, Any]] = {}
+
+    def measurement_attributes(status: int, error: str | None) -> dict[str, Any]:
+        found = measured.get((status, error))
+        if found is None:
+            found = {**base, RPC_STATUS_CODE: str(status)}
+            if error is not None:
+                found[ERROR_TYPE] = error
+            if len(measured) < 256:  # bounded: error names come from the api, statuses from the protocol
+                measured[(status, error)] = found
+        return found
+
+    def otel_service(context: ServiceContext) -> None:
+        instruments = instruments_of()
+        started = perf_counter()
+        environ = context.environ
+        if record_metrics:
+            instruments.active.add(1, base)
+        span = None
+        token = None
+        if traces:
+            propagator = get_global_textmap()
+            parent = None
+            if not _is_default(propagator) or any(key in environ for key in _DEFAULT_HEADERS):
+                parent = propagator.extract(environ, getter=_GETTER)
+            handed = context.traceparent
+            if handed is not None:
+                # A plugin listed before this one gave the call its trace id: continue it.
+                current = get_current_span(parent).get_span_context()
+                parent = continue_handed(handed, parent, current)
+            span = instruments.tracer.start_span(name, parent, kind, base)
+            if span.is_recording():
+                span.set_attributes(_network_attributes(environ))
+            token = attach(set_span_in_context(span, parent))
+            context.traceparent = format_traceparent(span) or handed
+        status = 200
+        error: str | None = None
+        try:
+            context.process_request()
+            status = context.status
+            body = context.response_body
+            response_size = None if body is None else len(body)
+        except Exception as exc:
+            answer = describe_error(exc, context)
+            status = answer.status
+            response_size = len(answer.body)
+            # The caller sees "InternalError"; the span says what it was.
+            error = type(exc).__qualname__ if answer.kind == "internal" else answer.name
+            if span is not None and span.is_recording():
+                if answer.kind == "internal":
+                    span.record_exception(exc)
+                if status >= 500:
+                    # A server span is an error when the server failed, not when it
+                    # answered a whitelisted exception or refused a bad request.
+                    span.set_status(Status(StatusCode.ERROR, f"{answer.name}: HTTP {status}"))
+            raise
+        finally:
+            request_size = _request_size(context)
+            if span is not None:
+                if span.is_recording():
+                    ending: dict[str, Any] = {HTTP_STATUS_CODE: status, RPC_STATUS_CODE: str(status)}
+                    if error is not None:
+                        ending[ERROR_TYPE] = error
+                    if request_size is not None:
+                        ending[REQUEST_SIZE] = request_size
+                    if response_size is not None:
+                        ending[RESPONSE_SIZE] = response_size
+                    if annotations and context.annotations:
+                        ending.update(annotation_attributes(context.annotations))
+                    span.set_attributes(ending)
+                span.end()
+                detach(token)  # type: ignore[arg-type]
+            if record_metrics:
+                attributes = measurement_attributes(status, error)
+                instruments.duration.record(perf_counter() - started, attributes)
+                if request_size is not None:
+                    instruments.request_size.record(request_size, attributes)
+                if response_size is not None:
+                    instruments.response_size.record(response_size, attributes)
+                instruments.active.add(-1, base)
+
+    return otel_service
+
+
+def _is_default(propagator: Any) -> bool:
+    """Whether ``propagator`` reads only the default headers (W3C trace context and baggage)."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    found = _DEFAULT_CACHE.get(id(propagator))
+    if found is not None and found[0] is propagator:
+        return found[1]
+    members = getattr(propagator, "_propagators", [propagator])
+    default = all(type(member) in (TraceContextTextMapPropagator, W3CBaggagePropagator) for member in members)
+    _DEFAULT_CACHE.clear()
+    _DEFAULT_CACHE[id(propagator)] = (propagator, default)
+    return default
+
+
+_DEFAULT_CACHE: dict[int, tuple[Any, bool]] = {}

@@ -1,0 +1,340 @@
+"""Where spans and measurements go: the application's providers, or the plugin's own, built per process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Histogram, Meter, MeterProvider, UpDownCounter
+from opentelemetry.sdk.metrics import MeterProvider as SDKMeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import Tracer, TracerProvider
+from pyservice import ApiError
+from pyservice.checks import import_object
+
+from ._prometheus import PrometheusReader
+
+__all__ = ["Instruments", "Telemetry", "check_metric_exporter", "check_provider", "check_span_exporter"]
+
+SCOPE = "pyservice_otel"
+
+#: The explicit bucket boundaries the RPC and HTTP conventions give for durations in seconds.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+#: Sizes in bytes: powers of 4 from 64 B to 16 MiB.
+SIZE_BUCKETS = tuple(float(64 * 4**power) for power in range(10))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pyservice-otel")
+    except PackageNotFoundError:  # running from a source tree
+        return "0"
+
+
+def check_provider(kind: type) -> Callable[[Any], Any]:
+    """An Option check: ``"global"``, ``"sdk"``, a provider of ``kind``, or ``module:attribute`` naming one."""
+
+    def check(value: Any) -> Any:
+        if value in ("global", "sdk") or isinstance(value, kind):
+            return value
+        if isinstance(value, str):
+            found = import_object(value)
+            if isinstance(found, kind):
+                return found
+            raise ValueError(f"expected 'module:attribute' naming a {kind.__name__}, it names {type(found).__name__}")
+        raise ValueError(f"expected 'global', 'sdk', a {kind.__name__} or 'module:attribute'")
+
+    return check
+
+
+def _otlp_span_exporter() -> SpanExporter:
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            OTLPSpanExporter,
+        )
+    except ImportError:
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPSpanExporter,
+            )
+        except ImportError:
+            raise ValueError("'otlp' needs an OTLP exporter installed: pip install 'pyservice-otel[otlp]'") from None
+    return OTLPSpanExporter()  # type: ignore[no-any-return]
+
+
+def _otlp_metric_exporter() -> MetricExporter:
+    try:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            OTLPMetricExporter,
+        )
+    except ImportError:
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPMetricExporter,
+            )
+        except ImportError:
+            raise ValueError("'otlp' needs an OTLP exporter installed: pip install 'pyservice-otel[otlp]'") from None
+    return OTLPMetricExporter()  # type: ignore[no-any-return]
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    def factory() -> Any:
+        return value
+
+    return factory
+
+
+def _exporter_factories(
+    value: Any, kind: type, builtin: Mapping[str, Callable[[], Any] | None]
+) -> list[Callable[[], Any]]:
+    """Resolve an exporter setting to factories; each process calls them to get its own exporters.
+
+    Raises:
+        ValueError: an unknown name, or an object of the wrong kind.
+    """
+    if isinstance(value, kind):
+        return [_constant(value)]
+    factories: list[Callable[[], Any]] = []
+    for name in _names(value):
+        if name in builtin:
+            factory = builtin[name]
+            if factory is not None:
+                if factory in (_otlp_span_exporter, _otlp_metric_exporter):
+                    factory()  # fails here, at start-up, when no OTLP exporter is installed
+                factories.append(factory)
+            continue
+        if ":" not in name:
+            known = ", ".join(repr(key) for key in builtin)
+            raise ValueError(f"unknown exporter {name!r}: expected {known} or 'module:attribute'")
+        found = import_object(name)
+        if isinstance(found, kind):
+            factories.append(_constant(found))
+        elif callable(found):
+            factories.append(found)
+        else:
+            raise ValueError(f"{name!r} is neither a {kind.__name__} nor a factory of one")
+    return factories
+
+
+_SPAN_EXPORTERS: dict[str, Callable[[], Any] | None] = {
+    "otlp": _otlp_span_exporter,
+    "console": ConsoleSpanExporter,
+    "none": None,
+}
+_METRIC_EXPORTERS: dict[str, Callable[[], Any] | None] = {
+    "otlp": _otlp_metric_exporter,
+    "console": ConsoleMetricExporter,
+    # Standard in OTEL_METRICS_EXPORTER: here the api's prometheus_path serves the text.
+    "prometheus": None,
+    "none": None,
+}
+
+
+def check_span_exporter(value: Any) -> Any:
+    """An Option check for ``span_exporter``: names are resolved at start-up."""
+    if value is not None:
+        _exporter_factories(value, SpanExporter, _SPAN_EXPORTERS)
+    return value
+
+
+def check_metric_exporter(value: Any) -> Any:
+    """An Option check for ``metric_exporter``: names are resolved at start-up."""
+    if value is not None:
+        _exporter_factories(value, (MetricExporter, MetricReader), _METRIC_EXPORTERS)  # type: ignore[arg-type]
+    return value
+
+
+class Instruments:
+    """The tracer and the instruments of one side, in one process."""
+
+    __slots__ = ("active", "duration", "request_size", "response_size", "tracer")
+
+    def __init__(self, tracer: Tracer, meter: Meter, side: str) -> None:
+        self.tracer = tracer
+        prefix = f"rpc.{'server' if side == 'service' else 'client'}"
+        direction = "incoming" if side == "service" else "outgoing"
+        self.duration: Histogram = meter.create_histogram(
+            f"{prefix}.call.duration",
+            unit="s",
+            description=f"Measures the duration of an {direction} Remote Procedure Call (RPC).",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.request_size: Histogram = meter.create_histogram(
+            f"{prefix}.request.size",
+            unit="By",
+            description="Measures the size of RPC request messages (uncompressed).",
+            explicit_bucket_boundaries_advisory=SIZE_BUCKETS,
+        )
+        self.response_size: Histogram = meter.create_histogram(
+            f"{prefix}.response.size",
+            unit="By",
+            description="Measures the size of RPC response messages (uncompressed).",
+            explicit_bucket_boundaries_advisory=SIZE_BUCKETS,
+        )
+        self.active: UpDownCounter = meter.create_up_down_counter(
+            f"{prefix}.active_requests",
+            unit="{request}",
+            description=f"Number of {direction} RPC calls in flight.",
+        )
+
+
+class Telemetry:
+    """The providers of one plugin instance, and its instruments in the current process.
+
+    With ``"global"`` providers the application's (OpenTelemetry's global
+    ones, a no-op until the application sets them) are used as they are.
+    With ``"sdk"`` the plugin builds its own providers, once in each process:
+    a prefork server loads the application and then forks, and an exporter's
+    thread started before the fork would not run in the worker. They are
+    built on first use in a process, so each worker starts its own after the
+    fork; they are never installed as the global ones unless ``set_global``.
+
+    Args:
+        config: the plugin's checked config.
+        side: ``"service"`` or ``"client"``.
+        default_service_name: ``service.name`` when neither the config nor
+            ``OTEL_SERVICE_NAME`` gives one.
+        key: the dotted key of the plugin's config, for errors.
+    """
+
+    def __init__(self, config: Mapping[str, Any], side: str, default_service_name: str, key: str) -> None:
+        self.side = side
+        self._tracer_setting = config["tracer_provider"]
+        self._meter_setting = config["meter_provider"]
+        self._set_global = config["set_global"]
+        disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+        self._disabled = disabled
+        span_exporter = config["span_exporter"] or os.environ.get("OTEL_TRACES_EXPORTER") or "otlp"
+        metric_exporter = config["metric_exporter"] or os.environ.get("OTEL_METRICS_EXPORTER") or "otlp"
+        uses_sdk = "sdk" in (self._tracer_setting, self._meter_setting)
+        self._span_factories: list[Callable[[], Any]] = []
+        self._metric_factories: list[Callable[[], Any]] = []
+        if uses_sdk and not disabled:
+            try:
+                if self._tracer_setting == "sdk":
+                    self._span_factories = _exporter_factories(span_exporter, SpanExporter, _SPAN_EXPORTERS)
+            except ValueError as exc:
+                origin = "" if config["span_exporter"] else " (from OTEL_TRACES_EXPORTER or its default)"
+                raise ApiError(f"{key}.span_exporter", f"{exc}{origin}") from None
+            try:
+                if self._meter_setting == "sdk":
+                    self._metric_factories = _exporter_factories(
+                        metric_exporter,
+                        (MetricExporter, MetricReader),  # type: ignore[arg-type]
+                        _METRIC_EXPORTERS,
+                    )
+            except ValueError as exc:
+                origin = "" if config["metric_exporter"] else " (from OTEL_METRICS_EXPORTER or its default)"
+                raise ApiError(f"{key}.metric_exporter", f"{exc}{origin}") from None
+        attributes: dict[str, str] = {}
+        if config["service_name"]:
+            attributes[SERVICE_NAME] = config["service_name"]
+        elif not os.environ.get("OTEL_SERVICE_NAME"):
+            attributes[SERVICE_NAME] = default_service_name
+        self._resource_attributes = attributes
+        #: Serves the Prometheus text when the api names a path; one reader per process.
+        self.prometheus: PrometheusReader | None = None
+        self.wants_prometheus = False
+        self._pid = -1
+        self._lock = threading.Lock()
+        self._instruments: Instruments | None = None
+        self.tracer_provider: TracerProvider | None = None
+        self.meter_provider: MeterProvider | None = None
+
+    def instruments(self) -> Instruments:
+        """This process's tracer and instruments, built on the first call in each process."""
+        instruments = self._instruments
+        if instruments is not None and self._pid == os.getpid():
+            return instruments
+        with self._lock:
+            if self._instruments is None or self._pid != os.getpid():
+                self._build()
+        assert self._instruments is not None
+        return self._instruments
+
+    def _build(self) -> None:
+        resource: Resource | None = None
+        tracer_provider: TracerProvider
+        setting = self._tracer_setting
+        if setting == "global":
+            tracer_provider = trace.get_tracer_provider()
+        elif setting == "sdk":
+            if self._disabled:
+                tracer_provider = trace.NoOpTracerProvider()
+            else:
+                resource = Resource.create(self._resource_attributes)
+                sdk_tracer = SDKTracerProvider(resource=resource)
+                for factory in self._span_factories:
+                    sdk_tracer.add_span_processor(BatchSpanProcessor(factory()))
+                tracer_provider = sdk_tracer
+                if self._set_global:
+                    trace.set_tracer_provider(sdk_tracer)
+        else:
+            tracer_provider = setting
+        meter_provider: MeterProvider
+        setting = self._meter_setting
+        if setting == "global":
+            meter_provider = metrics.get_meter_provider()
+        elif setting == "sdk":
+            if self._disabled:
+                meter_provider = metrics.NoOpMeterProvider()
+            else:
+                readers: list[MetricReader] = []
+                for factory in self._metric_factories:
+                    made = factory()
+                    readers.append(made if isinstance(made, MetricReader) else PeriodicExportingMetricReader(made))
+                prometheus = None
+                if self.wants_prometheus:
+                    prometheus = PrometheusReader()
+                    readers.append(prometheus)
+                resource = resource or Resource.create(self._resource_attributes)
+                sdk_meter = SDKMeterProvider(resource=resource, metric_readers=readers)
+                meter_provider = sdk_meter
+                self.prometheus = prometheus
+                if self._set_global:
+                    metrics.set_meter_provider(sdk_meter)
+        else:
+            meter_provider = setting
+        version = _version()
+        tracer = tracer_provider.get_tracer(SCOPE, version)
+        meter = meter_provider.get_meter(SCOPE, version)
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self._instruments = Instruments(tracer, meter, self.side)
+        self._pid = os.getpid()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> None:
+        """Export what this process's own providers hold now (``"sdk"`` providers only)."""
+        for provider in (self.tracer_provider, self.meter_provider):
+            if isinstance(provider, (SDKTracerProvider, SDKMeterProvider)) and provider in self._owned():
+                provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Flush and stop this process's own providers (``"sdk"`` providers only)."""
+        for provider in self._owned():
+            provider.shutdown()
+
+    def _owned(self) -> list[Any]:
+        owned: list[Any] = []
+        if self._tracer_setting == "sdk" and isinstance(self.tracer_provider, SDKTracerProvider):
+            owned.append(self.tracer_provider)
+        if self._meter_setting == "sdk" and isinstance(self.meter_provider, SDKMeterProvider):
+            owned.append(self.meter_provider)
+        return owned
