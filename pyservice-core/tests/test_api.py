@@ -235,3 +235,29 @@ def test_a_secret_option_never_shows_its_value_in_errors():
         assert "12345678" not in str(raised.value)
         assert "hunter2" not in str(raised.value)
         assert "***" in str(raised.value)
+
+
+def test_a_missing_handler_is_warned_about_at_start_up_naming_it(caplog):
+    service = pyservice.Service(name="shop", operations=["a", "b", "c"])
+    service.operation("b")(lambda request, response, context: None)
+    with caplog.at_level("WARNING", logger="pyservice"):
+        service.compile()
+    assert [record.getMessage() for record in caplog.records] == [
+        "shop v1: no handler for a, c; they are answered 501 NotImplemented (set require_handlers to refuse to start)"
+    ]
+
+
+def test_the_missing_handler_warning_is_not_repeated_by_a_second_compile(caplog):
+    service = pyservice.Service(operations=["a"])
+    with caplog.at_level("WARNING", logger="pyservice"):
+        service.compile()
+        service.compile()
+    assert len(caplog.records) == 1
+
+
+def test_a_service_with_every_handler_starts_without_a_warning(caplog):
+    service = pyservice.Service(operations=["a"])
+    service.operation("a")(lambda request, response, context: None)
+    with caplog.at_level("WARNING", logger="pyservice"):
+        service.compile()
+    assert caplog.records == []

@@ -307,7 +307,7 @@ def test_describe_chain_shows_order_scope_and_masked_config():
     def timing(context):
         context.process_request()
 
-    text = service.describe_chain()
+    text = service.describe_chain(verbose=True)
     assert text.splitlines() == [
         "service service v1 get",
         "  request   hook test_describe_chain_shows_order_scope_and_masked_config.<locals>.timing",
@@ -316,6 +316,8 @@ def test_describe_chain_shows_order_scope_and_masked_config():
         "            handler",
     ]
     assert "abc" not in text
+    # Without verbose: one line per hook, the config left out.
+    assert service.describe_chain().splitlines()[3] == "  operation plugin secretive"
 
 
 def test_annotations_are_per_call_fields_for_observers(wsgi):

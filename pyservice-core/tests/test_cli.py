@@ -100,3 +100,23 @@ def test_serve_runs_a_service_group():
         with pytest.raises(pyservice.ServiceError) as raised:
             client.plain()
         assert raised.value.name == "UnknownOperation"
+
+
+def test_chain_prints_one_line_per_hook_without_config_by_default(apps, capsys):
+    status, out, _ = run(capsys, "chain", "plugged_app:service")
+    assert status == 0
+    assert out.splitlines() == [
+        "service plugged v1 put",
+        "  request   plugin limit",
+        "            decode request",
+        "            handler",
+        "service plugged v1 get",
+        "            decode request",
+        "            handler",
+    ]
+
+
+def test_chain_verbose_adds_each_plugins_config_with_secrets_masked(apps, capsys):
+    status, out, _ = run(capsys, "chain", "plugged_app:service", "put", "--verbose")
+    assert status == 0
+    assert out.splitlines()[1] == "  request   plugin limit {'limit': 5, 'key': '***'}"

@@ -46,7 +46,11 @@ def test_an_operation_a_version_does_not_serve_is_the_protocols_404(group):
 def test_a_version_that_is_not_served_is_the_protocols_404(group, wsgi):
     answer = wsgi(group, "/api/v3/greet")
     assert answer.status == 404
-    assert answer.error == {"kind": "protocol", "name": "UnknownOperation", "message": "no operation at this path"}
+    assert (answer.error["kind"], answer.error["name"]) == ("protocol", "UnknownOperation")
+    assert answer.error["message"] == (
+        "no operation at the path '/api/v3/greet' (people v1 answers POST /api/v1/{operation} for greet, count; "
+        "people v2 answers POST /api/v2/{operation} for greet)"
+    )
 
 
 def test_each_version_keeps_its_own_rules(group, wsgi):

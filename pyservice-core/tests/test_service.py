@@ -99,6 +99,19 @@ def test_an_unknown_operation_is_404(items_service, wsgi):
     assert answer.error["name"] == "UnknownOperation"
 
 
+def test_an_unknown_operation_is_answered_with_the_declared_ones(items_service, wsgi):
+    message = wsgi(items_service, "/api/v1/get_iten").error["message"]
+    assert message == (
+        "no operation at the path '/api/v1/get_iten' (items v1 answers POST /api/v1/{operation} for get_item, put_item)"
+    )
+
+
+def test_a_long_unknown_path_is_cut_in_the_message(items_service, wsgi):
+    message = wsgi(items_service, "/" + "x" * 5000).error["message"]
+    assert len(message) < 400
+    assert "/" + "x" * 199 + "..." in message
+
+
 def test_an_unknown_version_is_404(items_service, wsgi):
     assert wsgi(items_service, "/api/v2/get_item").status == 404
 

@@ -284,6 +284,16 @@ def test_a_wrong_spec_fails_at_start_up_naming_the_key(spec, key, words):
     assert words in str(raised.value)
 
 
+def test_a_default_of_the_wrong_type_names_the_field_and_the_wrong_item():
+    spec = {"tags": {"type": "list", "items": "string", "default": ["a", 3]}}
+    with pytest.raises(pyservice.ApiError) as raised:
+        pyservice.Service(operations={"op": {"input": spec}})
+    assert str(raised.value).endswith(
+        "the default of 'tags' does not match its type: tags[1]: expected string, got integer 3"
+    )
+    assert "(the body)" not in str(raised.value)
+
+
 def test_unknown_fields_accepts_only_reject_or_ignore():
     with pytest.raises(pyservice.ApiError) as raised:
         pyservice.Service(operations={"op": {"unknown_fields": "drop"}})

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     chain.add_argument("target", metavar="MODULE:SERVICE", help="a Service, ServiceGroup or Client")
     chain.add_argument("operation", nargs="?", help="only this operation")
     chain.add_argument("--deadline", action="store_true", help="the chain of a call that brings a deadline")
+    chain.add_argument(
+        "--verbose", "-v", action="store_true", help="each plugin's effective config too (secrets masked)"
+    )
 
     openapi = commands.add_parser(
         "openapi",
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             known = ", ".join(sorted(operations)) or "none"
             print(f"pyservice: {args.target} has no operation {args.operation!r} (known: {known})", file=sys.stderr)
             return 2
-        sys.stdout.write(owner.describe_chain(args.operation, deadline=args.deadline))
+        sys.stdout.write(owner.describe_chain(args.operation, deadline=args.deadline, verbose=args.verbose))
     elif args.command == "openapi":
         target = load_service(args.target)
         document = target.openapi(_server_url(target, args.server_url, args.host, args.port))

@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Any
 from ._errors import ApiError
 from ._health import GetEndpoint, answer_get, live_endpoint, ready_endpoint
 from ._openapi import DocumentEndpoint, merged_document
-from ._service import Service
+from ._service import Service, unknown_operation
 from ._wire import JSON_HEADER, STATUS_LINES, error_body
 
 if TYPE_CHECKING:
     from .typing import StartResponse, WSGIEnvironment
 
 __all__ = ["ServiceGroup"]
-
-_NOT_FOUND = error_body("protocol", "UnknownOperation", "no operation at this path")
 
 
 class ServiceGroup:
@@ -149,15 +147,17 @@ class ServiceGroup:
         endpoint = self._get_endpoints.get(path)
         if endpoint is not None:
             return answer_get(endpoint, environ, start_response)
-        start_response(STATUS_LINES[404], [JSON_HEADER, ("Content-Length", str(len(_NOT_FOUND)))])
-        return [_NOT_FOUND]
+        refusal = unknown_operation(environ, self.services)
+        body = error_body("protocol", refusal.name, refusal.message)
+        start_response(STATUS_LINES[404], [JSON_HEADER, ("Content-Length", str(len(body)))])
+        return [body]
 
     __call__ = wsgi_application
 
-    def describe_chain(self, operation: str | None = None, *, deadline: bool = False) -> str:
+    def describe_chain(self, operation: str | None = None, *, deadline: bool = False, verbose: bool = False) -> str:
         """The composed chain of each service's operations; see :meth:`Service.describe_chain`."""
         return "".join(
-            service.describe_chain(operation, deadline=deadline)
+            service.describe_chain(operation, deadline=deadline, verbose=verbose)
             for service in self.services
             if operation is None or operation in service.api.operations
         )

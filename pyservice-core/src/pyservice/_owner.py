@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -11,9 +13,77 @@ from ._errors import ApiError
 from ._plugin import Plugin, resolve_plugins
 from .exceptions import ExceptionNamespace
 
-__all__ = ["Owner"]
+__all__ = ["Owner", "check_callable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What each kind of registered function is called with, for the messages.
+_SHAPES = {
+    "request": ("context",),
+    "attempt": ("context",),
+    "operation": ("request", "response", "context"),
+    "handler": ("request", "response", "context"),
+    # Called with the request's fields as keywords; the service checks those against input.
+    "unpacking handler": ("**fields",),
+}
+
+
+def check_callable(function: Any, kind: str, key: str, name: str) -> None:
+    """Refuse, at registration, a hook or handler that cannot be called as pyservice will call it.
+
+    The signature is read once, here, never during a call. ``*args`` and
+    ``**kwargs`` forms are accepted where they can take the arguments;
+    a callable whose signature cannot be read (some builtins) is trusted.
+
+    Args:
+        function: the hook or handler.
+        kind: ``"handler"``, ``"unpacking handler"`` (only refused when
+            ``async def`` or a generator) or the hook's scope.
+        key: the dotted path the error names.
+        name: the operation's or the hook's name, for the suggestion.
+
+    Raises:
+        ApiError: the function is not callable, is ``async def`` (or a
+            generator: its body would never run), or cannot take the
+            positional arguments of its kind; the message says what to write.
+    """
+    shape = _SHAPES[kind]
+    what = kind if kind.endswith("handler") else f"{kind}-scope hook"
+    write = f"def {name if name.isidentifier() else 'hook'}({', '.join(shape)}): ..."
+    if not callable(function):
+        raise ApiError(key, f"the {what} must be a function, got {type(function).__name__}: write `{write}`")
+    call = (
+        function if inspect.isroutine(function) or isinstance(function, functools.partial) else type(function).__call__
+    )
+    if inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call):
+        raise ApiError(
+            key,
+            f"the {what} {_label(function)} is `async def`, which pyservice would never await (it calls "
+            f"{'handlers' if what.endswith('handler') else 'hooks'} synchronously; async ones are not supported yet): "
+            f"write a plain `{write}`",
+        )
+    if inspect.isgeneratorfunction(call):
+        raise ApiError(
+            key, f"the {what} {_label(function)} is a generator, whose body a call would never run: write `{write}`"
+        )
+    if kind == "unpacking handler":
+        return
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*shape)
+    except TypeError as exc:
+        raise ApiError(
+            key,
+            f"the {what} {_label(function)}{signature} cannot be called with ({', '.join(shape)}) ({exc}): "
+            f"write `{write}`",
+        ) from None
+
+
+def _label(function: Any) -> str:
+    return str(getattr(function, "__name__", None) or type(function).__name__)
 
 
 class Owner:
@@ -83,26 +153,30 @@ class Owner:
 
         def register(function: F) -> F:
             hook_name = name or str(getattr(function, "__name__", "hook"))
+            check_callable(function, scope, f"plugins.{hook_name}" if name else "hooks", hook_name)
             self._hooks.append(Hook(function, scope, hook_name, only, innermost))
             self._compiled = None
             return function
 
         return register
 
-    def describe_chain(self, operation: str | None = None, *, deadline: bool = False) -> str:
+    def describe_chain(self, operation: str | None = None, *, deadline: bool = False, verbose: bool = False) -> str:
         """The composed chain of each operation, outermost first, as text.
 
-        Shows, per scope, which hooks run in which order and the effective
-        config of each plugin for that operation (secret options masked),
-        and the core's own steps where an operation has them: the check of
-        its declared input (and, in debug mode, output), an unpacking
-        handler's fields, a client's request validation or a stub.
+        Shows, per scope, which hooks run in which order, one line each
+        (scope, then the plugin or hook; a plugin is listed only on the
+        operations it registered a hook for), and the core's own steps
+        where an operation has them: the check of its declared input (and,
+        in debug mode, output), an unpacking handler's fields, a client's
+        request validation or a stub.
 
         Args:
             operation: only this operation; all by default.
             deadline: show the chain of a service call that brings a
                 deadline (``Pyservice-Timeout``), with the step that refuses
                 it once the deadline passed.
+            verbose: also show each plugin's effective config for the
+                operation (secret options masked).
         """
         names = [operation] if operation is not None else list(self.api.operations)
         plugins = {plugin.name: plugin for plugin in self.plugins}
@@ -117,7 +191,9 @@ class Owner:
                 for hook in hooks_for(self._hooks, scope, op):
                     plugin = plugins.get(hook.name)
                     if plugin is not None:
-                        detail = f"plugin {hook.name} {plugin.describe(plugin.operation_config(op) or {})}"
+                        detail = f"plugin {hook.name}"
+                        if verbose:
+                            detail += f" {plugin.describe(plugin.operation_config(op) or {})}"
                     else:
                         detail = f"hook {getattr(hook.function, '__qualname__', hook.name)}"
                     lines.append(f"  {scope:<9} {detail}")

@@ -477,6 +477,24 @@ def _run_chain(context: ServiceContext, route: _Route) -> bytes:
     return body
 
 
+#: At most this much of an unknown path is repeated in the 404's message.
+_PATH_SHOWN = 200
+
+
+def unknown_operation(environ: WSGIEnvironment, services: Iterable[Service]) -> RequestRefused:
+    """The protocol's 404 ``UnknownOperation``, naming the path and the operations that are served."""
+    path = str(environ.get("PATH_INFO", ""))
+    if len(path) > _PATH_SHOWN:
+        path = path[:_PATH_SHOWN] + "..."
+    served = "; ".join(
+        f"{service.api.name} {service.api.version} answers POST "
+        f"{service.api.endpoint.path.replace('{version}', service.api.version)} for "
+        f"{', '.join(service.api.operations) or 'no operation'}"
+        for service in services
+    )
+    return RequestRefused(404, "UnknownOperation", f"no operation at the path {path!r} ({served})")
+
+
 def _unpacking(function: Callable[..., Any], operation: Operation) -> Callable[..., Any]:
     """Adapt ``def op(field, other=default, context=None)`` to ``(request, response, context)``."""
     name = operation.name
@@ -584,6 +602,7 @@ class Service(Owner):
 
     def __init__(self, *, available_plugins: Iterable[type[Plugin]] = (), **api: Any) -> None:
         self._handlers: dict[str, Callable[..., Any]] = {}
+        self._warned_missing: list[str] = []
         self._get_endpoints: dict[str, GetEndpoint] = {}
         self._added_get_endpoints: dict[str, tuple[str, GetEndpoint]] = {}
         # Made before the plugins are set up, so that they can add their checks; configured after.
@@ -725,6 +744,16 @@ class Service(Owner):
         missing = [op for op in api.operations if op not in self._handlers]
         if missing and api.require_handlers:
             raise ApiError("require_handlers", f"no handler for {', '.join(sorted(missing))}")
+        if missing and missing != self._warned_missing:
+            # Said once for each set of missing handlers: compiling again after a registration does not repeat it.
+            self._warned_missing = missing
+            logger.warning(
+                "%s %s: no handler for %s; %s answered 501 NotImplemented (set require_handlers to refuse to start)",
+                api.name,
+                api.version,
+                ", ".join(missing),
+                "it is" if len(missing) == 1 else "they are",
+            )
         routes = {
             api.endpoint.path_for(api.version, name): _Route(
                 op,
@@ -823,7 +852,7 @@ class Service(Owner):
             endpoint = self._get_endpoints.get(environ.get("PATH_INFO", ""))
             if endpoint is not None:
                 return answer_get(endpoint, environ, start_response)
-            refusal = RequestRefused(404, "UnknownOperation", "no operation at this path")
+            refusal = unknown_operation(environ, [self])
         else:
             refusal = RequestRefused(405, "MethodNotAllowed", "operations are called with POST", [("Allow", "POST")])
         answer = self.describe_error(refusal)

@@ -267,8 +267,12 @@ def _parse_spec(key: str, spec: Any) -> TypeSpec:
         trial = copy.deepcopy(result.default)
         if not accept(trial):
             errors: list[FieldError] = []
-            explain(trial, "", errors)
-            raise ApiError(f"{key}.default", f"the default does not match the type: {'; '.join(map(str, errors))}")
+            field_name = key.rsplit(".", 1)[-1]
+            explain(trial, field_name, errors)
+            raise ApiError(
+                f"{key}.default",
+                f"the default of {field_name!r} does not match its type: {'; '.join(map(str, errors))}",
+            )
     return result
 
 
