@@ -54,6 +54,10 @@ class Option:
         check: called with the value after the type check; returns the value
             to keep (possibly converted) or raises ``ValueError`` saying what
             was expected.
+        side: ``"service"`` or ``"client"`` for an option only that side
+            reads (a client's secret); ``None``, the default, for both. The
+            other side accepts the key, checks its value and leaves it out
+            of its config, and never requires it.
     """
 
     type: type | tuple[type, ...]
@@ -61,6 +65,30 @@ class Option:
     doc: str = ""
     secret: bool = False
     check: Callable[[Any], Any] | None = None
+    side: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.side not in (None, "service", "client"):
+            raise ValueError(f"Option side must be 'service', 'client' or None, got {self.side!r}")
+
+    def check_default(self, key: str, where: str) -> None:
+        """Check that the default fits the option's own type and check.
+
+        ``REQUIRED`` and ``None`` (not set) are always accepted.
+
+        Args:
+            key: the dotted path the error names.
+            where: the declaration, for the message (``Cache.options['ttl']``).
+
+        Raises:
+            ApiError: the default does not fit.
+        """
+        if self.default is REQUIRED or self.default is None:
+            return
+        try:
+            self.validate(key, self.default)
+        except ApiError as exc:
+            raise ApiError(key, f"the default of {where} does not fit its declaration: {exc.problem}") from None
 
     def default_value(self) -> Any:
         """The default, converted by ``check`` like a given value; mutable defaults are copied."""

@@ -97,12 +97,23 @@ class Plugin:
 
 @dataclass(frozen=True)
 class InstalledPlugin:
-    """A plugin registered by an installed distribution."""
+    """A plugin registered by an installed distribution.
+
+    Attributes:
+        name: the entry point's name, which the api's ``plugins`` uses.
+        value: the entry point's ``module:Class``.
+        package: the distribution that registers it.
+        version: the distribution's version.
+        problem: why enabling it would fail (the class cannot be loaded, is
+            not a Plugin, or declares another ``name``); ``None`` when it
+            loads, or when the listing was not asked to check.
+    """
 
     name: str
     value: str
     package: str
     version: str
+    problem: str | None = None
 
 
 def _entry_points() -> dict[str, EntryPoint]:
@@ -113,20 +124,49 @@ def _entry_points() -> dict[str, EntryPoint]:
     return found
 
 
-def installed_plugins() -> list[InstalledPlugin]:
-    """List the plugins installed in this environment, sorted by name."""
+def installed_plugins(*, check: bool = False) -> list[InstalledPlugin]:
+    """List the plugins installed in this environment, sorted by name.
+
+    Args:
+        check: also load each plugin's class, and say in ``problem`` why
+            enabling it would fail (``pyservice plugins`` does).
+    """
     result = []
     for name, entry in sorted(_entry_points().items()):
         dist = entry.dist
+        problem = None
+        if check:
+            try:
+                _load(name, entry)
+            except ApiError as exc:
+                problem = exc.problem
         result.append(
             InstalledPlugin(
                 name=name,
                 value=entry.value,
                 package=dist.name if dist is not None else "?",
                 version=dist.version if dist is not None else "?",
+                problem=problem,
             )
         )
     return result
+
+
+def _load(name: str, entry: EntryPoint) -> type[Plugin]:
+    key = f"plugins.{name}"
+    try:
+        cls = entry.load()
+    except Exception as exc:  # an installed plugin that cannot be imported
+        raise ApiError(key, f"entry point {entry.value!r} failed to load: {exc!r}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Plugin)):
+        raise ApiError(key, f"entry point {entry.value!r} is not a pyservice.Plugin subclass")
+    if cls.name != name:
+        raise ApiError(
+            key,
+            f"entry point {entry.value!r}: the class declares name {cls.name!r}; "
+            "an entry point's name must be its class's `name`",
+        )
+    return cls
 
 
 def resolve_plugins(names: Iterable[str], available: Iterable[type[Plugin]] = ()) -> dict[str, type[Plugin]]:
@@ -163,13 +203,5 @@ def resolve_plugins(names: Iterable[str], available: Iterable[type[Plugin]] = ()
         if entry is None:
             known = ", ".join(sorted(installed)) or "none"
             raise ApiError(key, f"unknown plugin (installed: {known})")
-        try:
-            cls = entry.load()
-        except Exception as exc:  # an installed plugin that cannot be imported
-            raise ApiError(key, f"entry point {entry.value!r} failed to load: {exc!r}") from exc
-        if not (isinstance(cls, type) and issubclass(cls, Plugin)):
-            raise ApiError(key, f"entry point {entry.value!r} is not a pyservice.Plugin subclass")
-        if cls.name != name:
-            raise ApiError(key, f"entry point {entry.value!r} declares name {cls.name!r}")
-        result[name] = cls
+        result[name] = _load(name, entry)
     return result
