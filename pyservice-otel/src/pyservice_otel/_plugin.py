@@ -103,8 +103,6 @@ class Otel(pyservice.Plugin):
         """Resolve the providers and exporters, then register the hooks of each operation."""
         config = self.config
         key = f"plugins.{self.name}"
-        telemetry = Telemetry(config, owner.side, owner.api.name, key)
-        self.telemetry = telemetry
         path = config["prometheus_path"]
         if path is not None:
             if owner.side != "service":
@@ -114,7 +112,11 @@ class Otel(pyservice.Plugin):
                     f"{key}.prometheus_path",
                     "the metrics read for Prometheus are the plugin's own: expected meter_provider 'sdk'",
                 )
-            telemetry.wants_prometheus = True
+        # A client's api names the service it calls, not the process it runs in.
+        service_name = owner.api.name if owner.side == "service" else None
+        telemetry = Telemetry(config, owner.side, service_name, key, prometheus=path is not None)
+        self.telemetry = telemetry
+        if path is not None:
             try:
                 owner.add_get_endpoint(path, metrics_endpoint(self._prometheus_reader), owner=self.name)
             except ValueError as exc:

@@ -195,68 +195,173 @@ class Instruments:
         )
 
 
+class ProcessProviders:
+    """The plugin's own SDK providers for one exporter setting, shared by every Service and Client of a process.
+
+    A service and the clients its handlers use export through the same
+    providers (one OTLP connection, one ``service.name``: the first
+    registrant's). Built on first use in each process and again after a
+    fork, so each worker starts its own exporters.
+    """
+
+    def __init__(
+        self,
+        span_factories: list[Callable[[], Any]],
+        metric_factories: list[Callable[[], Any]],
+        set_global: bool,
+        disabled: bool,
+    ) -> None:
+        self.span_factories = span_factories
+        self.metric_factories = metric_factories
+        self.set_global = set_global
+        self.disabled = disabled
+        self.resource_attributes: dict[str, str] | None = None
+        self.wants_prometheus = False
+        self.prometheus: PrometheusReader | None = None
+        self.tracer_provider: TracerProvider | None = None
+        self.meter_provider: MeterProvider | None = None
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def register(self, resource_attributes: dict[str, str], prometheus: bool) -> None:
+        """Add what one plugin instance needs; the first registrant's resource is kept."""
+        if self.resource_attributes is None or (
+            SERVICE_NAME not in self.resource_attributes and SERVICE_NAME in resource_attributes
+        ):
+            self.resource_attributes = resource_attributes
+        # Plugins are set up before the first call, so the reader is there when the providers are built.
+        self.wants_prometheus = self.wants_prometheus or prometheus
+
+    def providers(self) -> tuple[TracerProvider, MeterProvider]:
+        """This process's providers, built on the first call in each process."""
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._build()
+        assert self.tracer_provider is not None
+        assert self.meter_provider is not None
+        return self.tracer_provider, self.meter_provider
+
+    def _build(self) -> None:
+        if self.disabled:
+            self.tracer_provider, self.meter_provider = trace.NoOpTracerProvider(), metrics.NoOpMeterProvider()
+            self._pid = os.getpid()
+            return
+        resource = Resource.create(self.resource_attributes or {})
+        tracer_provider = SDKTracerProvider(resource=resource)
+        for factory in self.span_factories:
+            tracer_provider.add_span_processor(BatchSpanProcessor(factory()))
+        readers: list[MetricReader] = []
+        for factory in self.metric_factories:
+            made = factory()
+            readers.append(made if isinstance(made, MetricReader) else PeriodicExportingMetricReader(made))
+        prometheus = None
+        if self.wants_prometheus:
+            prometheus = PrometheusReader()
+            readers.append(prometheus)
+        meter_provider = SDKMeterProvider(resource=resource, metric_readers=readers)
+        self.tracer_provider, self.meter_provider, self.prometheus = tracer_provider, meter_provider, prometheus
+        if self.set_global:
+            trace.set_tracer_provider(tracer_provider)
+            metrics.set_meter_provider(meter_provider)
+        self._pid = os.getpid()
+
+
+#: The plugin's own providers in this process, by exporter setting.
+_SHARED: dict[tuple[Any, ...], ProcessProviders] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_key(value: Any) -> Any:
+    return value if isinstance(value, str) or value is None else ("object", id(value))
+
+
 class Telemetry:
     """The providers of one plugin instance, and its instruments in the current process.
 
     With ``"global"`` providers the application's (OpenTelemetry's global
     ones, a no-op until the application sets them) are used as they are.
-    With ``"sdk"`` the plugin builds its own providers, once in each process:
-    a prefork server loads the application and then forks, and an exporter's
-    thread started before the fork would not run in the worker. They are
-    built on first use in a process, so each worker starts its own after the
-    fork; they are never installed as the global ones unless ``set_global``.
+    With ``"sdk"`` the plugin's own SDK providers are used
+    (:class:`ProcessProviders`, shared by the plugin instances of a process
+    that name the same exporters); they are never installed as the global
+    ones unless ``set_global``.
 
     Args:
         config: the plugin's checked config.
         side: ``"service"`` or ``"client"``.
         default_service_name: ``service.name`` when neither the config nor
-            ``OTEL_SERVICE_NAME`` gives one.
+            ``OTEL_SERVICE_NAME`` gives one (a service's name; a client
+            gives none and takes its process's service's).
         key: the dotted key of the plugin's config, for errors.
+        prometheus: the metrics are to be served in Prometheus text.
     """
 
-    def __init__(self, config: Mapping[str, Any], side: str, default_service_name: str, key: str) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        side: str,
+        default_service_name: str | None,
+        key: str,
+        prometheus: bool = False,
+    ) -> None:
         self.side = side
         self._tracer_setting = config["tracer_provider"]
         self._meter_setting = config["meter_provider"]
-        self._set_global = config["set_global"]
-        disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
-        self._disabled = disabled
-        span_exporter = config["span_exporter"] or os.environ.get("OTEL_TRACES_EXPORTER") or "otlp"
-        metric_exporter = config["metric_exporter"] or os.environ.get("OTEL_METRICS_EXPORTER") or "otlp"
-        uses_sdk = "sdk" in (self._tracer_setting, self._meter_setting)
-        self._span_factories: list[Callable[[], Any]] = []
-        self._metric_factories: list[Callable[[], Any]] = []
-        if uses_sdk and not disabled:
-            try:
-                if self._tracer_setting == "sdk":
-                    self._span_factories = _exporter_factories(span_exporter, SpanExporter, _SPAN_EXPORTERS)
-            except ValueError as exc:
-                origin = "" if config["span_exporter"] else " (from OTEL_TRACES_EXPORTER or its default)"
-                raise ApiError(f"{key}.span_exporter", f"{exc}{origin}") from None
-            try:
-                if self._meter_setting == "sdk":
-                    self._metric_factories = _exporter_factories(
-                        metric_exporter,
-                        (MetricExporter, MetricReader),  # type: ignore[arg-type]
-                        _METRIC_EXPORTERS,
-                    )
-            except ValueError as exc:
-                origin = "" if config["metric_exporter"] else " (from OTEL_METRICS_EXPORTER or its default)"
-                raise ApiError(f"{key}.metric_exporter", f"{exc}{origin}") from None
-        attributes: dict[str, str] = {}
-        if config["service_name"]:
-            attributes[SERVICE_NAME] = config["service_name"]
-        elif not os.environ.get("OTEL_SERVICE_NAME"):
-            attributes[SERVICE_NAME] = default_service_name
-        self._resource_attributes = attributes
-        #: Serves the Prometheus text when the api names a path; one reader per process.
-        self.prometheus: PrometheusReader | None = None
-        self.wants_prometheus = False
+        self.shared: ProcessProviders | None = None
+        if "sdk" in (self._tracer_setting, self._meter_setting):
+            self.shared = self._shared(config, key)
+            attributes: dict[str, str] = {}
+            if config["service_name"]:
+                attributes[SERVICE_NAME] = config["service_name"]
+            elif not os.environ.get("OTEL_SERVICE_NAME") and default_service_name is not None:
+                attributes[SERVICE_NAME] = default_service_name
+            self.shared.register(attributes, prometheus)
         self._pid = -1
         self._lock = threading.Lock()
         self._instruments: Instruments | None = None
         self.tracer_provider: TracerProvider | None = None
         self.meter_provider: MeterProvider | None = None
+
+    @staticmethod
+    def _shared(config: Mapping[str, Any], key: str) -> ProcessProviders:
+        disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+        span_exporter = config["span_exporter"] or os.environ.get("OTEL_TRACES_EXPORTER") or "otlp"
+        metric_exporter = config["metric_exporter"] or os.environ.get("OTEL_METRICS_EXPORTER") or "otlp"
+        if config["tracer_provider"] != "sdk":
+            span_exporter = "none"
+        if config["meter_provider"] != "sdk":
+            metric_exporter = "none"
+        shared_key = (_shared_key(span_exporter), _shared_key(metric_exporter), config["set_global"], disabled)
+        with _SHARED_LOCK:
+            found = _SHARED.get(shared_key)
+            if found is not None:
+                return found
+            span_factories: list[Callable[[], Any]] = []
+            metric_factories: list[Callable[[], Any]] = []
+            if not disabled:
+                try:
+                    span_factories = _exporter_factories(span_exporter, SpanExporter, _SPAN_EXPORTERS)
+                except ValueError as exc:
+                    origin = "" if config["span_exporter"] else " (from OTEL_TRACES_EXPORTER or its default)"
+                    raise ApiError(f"{key}.span_exporter", f"{exc}{origin}") from None
+                try:
+                    metric_factories = _exporter_factories(
+                        metric_exporter,
+                        (MetricExporter, MetricReader),  # type: ignore[arg-type]
+                        _METRIC_EXPORTERS,
+                    )
+                except ValueError as exc:
+                    origin = "" if config["metric_exporter"] else " (from OTEL_METRICS_EXPORTER or its default)"
+                    raise ApiError(f"{key}.metric_exporter", f"{exc}{origin}") from None
+            found = _SHARED[shared_key] = ProcessProviders(
+                span_factories, metric_factories, config["set_global"], disabled
+            )
+            return found
+
+    @property
+    def prometheus(self) -> PrometheusReader | None:
+        """The reader serving the Prometheus text in this process, once built."""
+        return None if self.shared is None else self.shared.prometheus
 
     def instruments(self) -> Instruments:
         """This process's tracer and instruments, built on the first call in each process."""
@@ -270,71 +375,49 @@ class Telemetry:
         return self._instruments
 
     def _build(self) -> None:
-        resource: Resource | None = None
+        own: tuple[TracerProvider, MeterProvider] | None = None
+        if self.shared is not None:
+            own = self.shared.providers()
         tracer_provider: TracerProvider
-        setting = self._tracer_setting
-        if setting == "global":
+        if self._tracer_setting == "global":
             tracer_provider = trace.get_tracer_provider()
-        elif setting == "sdk":
-            if self._disabled:
-                tracer_provider = trace.NoOpTracerProvider()
-            else:
-                resource = Resource.create(self._resource_attributes)
-                sdk_tracer = SDKTracerProvider(resource=resource)
-                for factory in self._span_factories:
-                    sdk_tracer.add_span_processor(BatchSpanProcessor(factory()))
-                tracer_provider = sdk_tracer
-                if self._set_global:
-                    trace.set_tracer_provider(sdk_tracer)
+        elif self._tracer_setting == "sdk":
+            assert own is not None
+            tracer_provider = own[0]
         else:
-            tracer_provider = setting
+            tracer_provider = self._tracer_setting
         meter_provider: MeterProvider
-        setting = self._meter_setting
-        if setting == "global":
+        if self._meter_setting == "global":
             meter_provider = metrics.get_meter_provider()
-        elif setting == "sdk":
-            if self._disabled:
-                meter_provider = metrics.NoOpMeterProvider()
-            else:
-                readers: list[MetricReader] = []
-                for factory in self._metric_factories:
-                    made = factory()
-                    readers.append(made if isinstance(made, MetricReader) else PeriodicExportingMetricReader(made))
-                prometheus = None
-                if self.wants_prometheus:
-                    prometheus = PrometheusReader()
-                    readers.append(prometheus)
-                resource = resource or Resource.create(self._resource_attributes)
-                sdk_meter = SDKMeterProvider(resource=resource, metric_readers=readers)
-                meter_provider = sdk_meter
-                self.prometheus = prometheus
-                if self._set_global:
-                    metrics.set_meter_provider(sdk_meter)
+        elif self._meter_setting == "sdk":
+            assert own is not None
+            meter_provider = own[1]
         else:
-            meter_provider = setting
+            meter_provider = self._meter_setting
         version = _version()
-        tracer = tracer_provider.get_tracer(SCOPE, version)
-        meter = meter_provider.get_meter(SCOPE, version)
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
-        self._instruments = Instruments(tracer, meter, self.side)
+        self._instruments = Instruments(
+            tracer_provider.get_tracer(SCOPE, version), meter_provider.get_meter(SCOPE, version), self.side
+        )
         self._pid = os.getpid()
 
     def force_flush(self, timeout_millis: int = 30_000) -> None:
-        """Export what this process's own providers hold now (``"sdk"`` providers only)."""
-        for provider in (self.tracer_provider, self.meter_provider):
-            if isinstance(provider, (SDKTracerProvider, SDKMeterProvider)) and provider in self._owned():
-                provider.force_flush(timeout_millis)
+        """Export what this process's own (``"sdk"``) providers hold now."""
+        for provider in self._owned():
+            provider.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
-        """Flush and stop this process's own providers (``"sdk"`` providers only)."""
+        """Flush and stop this process's own (``"sdk"``) providers, shared with the other instances."""
         for provider in self._owned():
             provider.shutdown()
 
     def _owned(self) -> list[Any]:
+        if self.shared is None or self.shared.tracer_provider is None:
+            return []
         owned: list[Any] = []
-        if self._tracer_setting == "sdk" and isinstance(self.tracer_provider, SDKTracerProvider):
-            owned.append(self.tracer_provider)
-        if self._meter_setting == "sdk" and isinstance(self.meter_provider, SDKMeterProvider):
-            owned.append(self.meter_provider)
+        if self._tracer_setting == "sdk" and isinstance(self.shared.tracer_provider, SDKTracerProvider):
+            owned.append(self.shared.tracer_provider)
+        if self._meter_setting == "sdk" and isinstance(self.shared.meter_provider, SDKMeterProvider):
+            owned.append(self.shared.meter_provider)
         return owned
