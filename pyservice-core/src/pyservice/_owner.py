@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 from ._api import Api, Operation, parse_api
 from ._chain import Hook, hooks_for
 from ._errors import ApiError
-from ._plugin import Plugin, resolve_plugins
+from ._plugin import Placement, Plugin, order_plugins, resolve_plugins
 from .exceptions import ExceptionNamespace
 
 __all__ = ["Owner", "check_callable"]
@@ -99,9 +99,16 @@ class Owner:
         self.exceptions = ExceptionNamespace()
         self._hooks: list[Hook] = []
         self._compiled: dict[str, Any] | None = None
+        #: Where each plugin sits in the resolved order, and why (``pyservice chain`` shows it).
+        self.placements: tuple[Placement, ...] = tuple(order_plugins(classes))
+        self._placed = {placement.name: placement for placement in self.placements}
+        # The scopes in which each plugin registered an innermost hook, and why a hook was made innermost.
+        self._innermost: dict[str, set[str]] = {}
+        self._innermost_why: dict[tuple[str, str], str] = {}
         self.plugins: list[Plugin] = []
-        for name, cls in classes.items():
-            plugin = cls(self.api.plugins[name])
+        for placement in self.placements:
+            name = placement.name
+            plugin = classes[name](self.api.plugins[name])
             self.plugins.append(plugin)
             plugin.setup(self)  # type: ignore[arg-type]
 
@@ -116,33 +123,47 @@ class Owner:
         """Register the decorated function as a hook around calls.
 
         ``scope="request"`` hooks are called as ``hook(context)`` around the
-        whole call, outside decoding and encoding; ``scope="operation"``
-        hooks as ``hook(request, response, context)`` around the handler (on
-        a client: around the HTTP exchange). A client also has
-        ``scope="attempt"``: ``hook(context)`` around each HTTP attempt,
-        retries included, with the encoded ``context.body`` and the outgoing
-        ``context.headers``. Each hook continues the call with
-        ``context.process_request()``.
+        whole call: on a service outside decoding the request and encoding
+        the response, on a client outside everything else.
+        ``scope="operation"`` hooks are called as
+        ``hook(request, response, context)``: on a service around the
+        handler, with the decoded request; on a client around encoding the
+        request, every HTTP attempt (retries included) and decoding the
+        answer. A client also has ``scope="attempt"``: ``hook(context)``
+        around each HTTP attempt, with the encoded ``context.body`` and the
+        outgoing ``context.headers``. Each hook continues the call with
+        ``context.process_request()``; see docs/plugins.md.
 
         Hooks run in registration order, outermost first. The plugins named
-        in the api register theirs when the owner is built, so they wrap the
+        in the api register theirs when the owner is built, in the resolved
+        order (the api's listing, changed where a plugin's ``after`` or
+        ``before`` says so; ``owner.placements`` says why), so they wrap the
         hooks registered afterwards. A hook registered with ``innermost=True``
         sits inside every hook of its scope registered without it, whatever
         the order: a cache that answers from the request scope, before the
         body is decoded, must run after authentication and throttling
-        wherever the api lists it.
+        wherever the api lists it. A plugin that declares it runs after a
+        plugin whose hook of that scope is innermost is made innermost too,
+        after it, so that it does not run when the other answers.
+
+        The function is checked here, once: an ``async def`` or generator
+        function, or one that cannot take the scope's arguments, is refused.
 
         Args:
             scope: one of the owner's scopes.
             operations: the operations the hook applies to; all by default.
                 Other operations do not pay for it.
             name: the name that ``operations.<op>.plugins.<name>: false``
-                switches off; defaults to the function's name.
+                switches off; defaults to the function's name. A plugin
+                passes its own ``name``, which is also how its order
+                declarations find its hooks.
             innermost: sit inside the scope's other hooks (see above).
 
         Raises:
             ValueError: an unknown scope.
-            ApiError: an operation the api does not declare.
+            ApiError: an operation the api does not declare, or a function
+                that cannot be a hook of this scope (the message says what
+                to write).
         """
         if scope not in self.scopes:
             raise ValueError(f"scope must be one of {self.scopes}, got {scope!r}")
@@ -154,7 +175,20 @@ class Owner:
         def register(function: F) -> F:
             hook_name = name or str(getattr(function, "__name__", "hook"))
             check_callable(function, scope, f"plugins.{hook_name}" if name else "hooks", hook_name)
-            self._hooks.append(Hook(function, scope, hook_name, only, innermost))
+            inner = innermost
+            placement = self._placed.get(hook_name)
+            if placement is not None and not inner:
+                # A plugin that must run inside one whose hook of this scope is innermost goes innermost too,
+                # after it: declarations and innermost=True never disagree.
+                outer = sorted(other for other in placement.inside if scope in self._innermost.get(other, ()))
+                if outer:
+                    inner = True
+                    self._innermost_why[(hook_name, scope)] = f"innermost, as {outer[0]}'s {scope} hook is"
+            elif inner:
+                self._innermost_why[(hook_name, scope)] = "innermost=True"
+            if inner:
+                self._innermost.setdefault(hook_name, set()).add(scope)
+            self._hooks.append(Hook(function, scope, hook_name, only, inner))
             self._compiled = None
             return function
 
@@ -177,6 +211,10 @@ class Owner:
                 it once the deadline passed.
             verbose: also show each plugin's effective config for the
                 operation (secret options masked).
+
+        A plugin placed by an ``after`` or ``before`` declaration, or made
+        innermost, says why at the end of its line (``hook_reason``);
+        ``describe_order`` says it for every plugin.
         """
         names = [operation] if operation is not None else list(self.api.operations)
         plugins = {plugin.name: plugin for plugin in self.plugins}
@@ -194,6 +232,10 @@ class Owner:
                         detail = f"plugin {hook.name}"
                         if verbose:
                             detail += f" {plugin.describe(plugin.operation_config(op) or {})}"
+                        placement = self._placed[hook.name]
+                        if placement.constraints or hook.innermost:
+                            # Only where the api's listing alone does not say why it sits here.
+                            detail += f"  ({self.hook_reason(hook)})"
                     else:
                         detail = f"hook {getattr(hook.function, '__qualname__', hook.name)}"
                     lines.append(f"  {scope:<9} {detail}")
@@ -205,6 +247,37 @@ class Owner:
                         lines.append(f"  {'':<9} refuse the call once its deadline passed (504 DeadlineExceeded)")
             lines.extend(self._describe_end(op))
         return "\n".join(lines) + "\n"
+
+    def describe_order(self) -> str:
+        """The enabled plugins in the resolved order, outermost first, each with why it sits there, as text.
+
+        One line per plugin: its place, its name, then where the api lists
+        it and the ``after`` and ``before`` declarations that bind it
+        (``Placement.reason``); ``pyservice chain`` prints it.
+        """
+        if not self.placements:
+            return f"{self.side} {self.api.name} {self.api.version}: no plugins\n"
+        width = max(len(placement.name) for placement in self.placements)
+        lines = [f"{self.side} {self.api.name} {self.api.version} plugins, outermost first:"]
+        for placement in self.placements:
+            why = placement.reason
+            inner = sorted(
+                f"{scope} hook {self._innermost_why[(placement.name, scope)]}"
+                for scope in self._innermost.get(placement.name, ())
+                if (placement.name, scope) in self._innermost_why
+            )
+            if inner:
+                why += "; " + "; ".join(inner)
+            lines.append(f"  {placement.position + 1}. {placement.name:<{width}}  {why}")
+        return "\n".join(lines) + "\n"
+
+    def hook_reason(self, hook: Hook) -> str | None:
+        """Why a registered hook sits where it does in its scope, or None for an application's plain hook."""
+        placement = self._placed.get(hook.name)
+        innermost = self._innermost_why.get((hook.name, hook.scope)) if hook.innermost else None
+        if placement is None:
+            return innermost
+        return placement.reason if innermost is None else f"{placement.reason}; {innermost}"
 
     def _describe_end(self, operation: Operation) -> list[str]:
         # The innermost step: the handler (service) or the HTTP exchange (client).

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -15,7 +16,15 @@ if TYPE_CHECKING:
     from ._options import Option
     from ._service import Service
 
-__all__ = ["ENTRY_POINT_GROUP", "InstalledPlugin", "Plugin", "installed_plugins", "resolve_plugins"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "InstalledPlugin",
+    "Placement",
+    "Plugin",
+    "installed_plugins",
+    "order_plugins",
+    "resolve_plugins",
+]
 
 #: The entry-point group plugin packages register in.
 ENTRY_POINT_GROUP = "pyservice.plugins"
@@ -43,6 +52,13 @@ class Plugin:
         operation_keys: keys it owns in an operation's options.
         exceptions: exception names it raises, with their HTTP status; they
             are added to the api's whitelist on both sides.
+        after: plugins this one must run inside of (after, on the way in),
+            when they are enabled: a throttle that counts by caller sits
+            after ``auth``.
+        before: plugins this one must run outside of, when they are enabled.
+        requires: plugins that must be enabled with this one; start-up
+            fails naming the missing one. Order is said by ``after`` and
+            ``before``, not by ``requires``.
         config: this instance's checked config, defaults filled.
     """
 
@@ -52,6 +68,9 @@ class Plugin:
     api_keys: ClassVar[Mapping[str, Option]] = {}
     operation_keys: ClassVar[Mapping[str, Option]] = {}
     exceptions: ClassVar[Mapping[str, int]] = {}
+    after: ClassVar[Collection[str]] = ()
+    before: ClassVar[Collection[str]] = ()
+    requires: ClassVar[Collection[str]] = ()
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config: Mapping[str, Any] = config
@@ -205,3 +224,124 @@ def resolve_plugins(names: Iterable[str], available: Iterable[type[Plugin]] = ()
             raise ApiError(key, f"unknown plugin (installed: {known})")
         result[name] = _load(name, entry)
     return result
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a plugin sits in the resolved order, and why.
+
+    Attributes:
+        name: the plugin's name.
+        position: its place in the resolved order, outermost first, from 0.
+        listed: its place in the api's ``plugins``, from 0.
+        constraints: the declarations that bind it to another enabled
+            plugin, as text (``"after auth (Throttle.after)"``).
+        inside: the enabled plugins it must run inside of, whoever declared it.
+    """
+
+    name: str
+    position: int
+    listed: int
+    constraints: tuple[str, ...] = ()
+    inside: frozenset[str] = frozenset()
+
+    @property
+    def reason(self) -> str:
+        """Why it sits where it does, in one line (``pyservice chain`` shows it)."""
+        listed = f"listed {_ordinal(self.listed + 1)} in plugins"
+        if not self.constraints:
+            return listed
+        moved = ", moved" if self.position != self.listed else ""
+        return f"{listed}{moved}; {'; '.join(self.constraints)}"
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _names(cls: type[Plugin], attribute: str) -> list[str]:
+    value = getattr(cls, attribute)
+    where = f"{cls.__module__}.{cls.__qualname__}.{attribute}"
+    if isinstance(value, str) or not isinstance(value, Collection) or not all(isinstance(n, str) for n in value):
+        raise ApiError(f"plugins.{cls.name}", f"{where} must be a tuple of plugin names, got {value!r}")
+    if cls.name in value:
+        raise ApiError(f"plugins.{cls.name}", f"{where} names the plugin itself")
+    return list(value)
+
+
+def order_plugins(classes: Mapping[str, type[Plugin]]) -> list[Placement]:
+    """Resolve the order the plugins are set up in, outermost first.
+
+    The api's listing, changed only where a plugin's ``after`` or ``before``
+    says so: a stable topological order, where each step takes the
+    first-listed plugin whose every predecessor is placed. Declarations
+    about plugins that are not enabled are ignored; ``requires`` is checked.
+
+    Args:
+        classes: the enabled plugin classes by name, in the api's order.
+
+    Returns:
+        One placement per plugin, in the resolved order.
+
+    Raises:
+        ApiError: a required plugin is not enabled, a declaration is not a
+            collection of names, or the declarations contradict each other
+            (the message names the cycle).
+    """
+    listed = list(classes)
+    # edges[b][a]: a must be placed before b (b runs inside a); the value is the declaration that says so.
+    edges: dict[str, dict[str, str]] = {name: {} for name in listed}
+    for name, cls in classes.items():
+        label = cls.__qualname__
+        for required in _names(cls, "requires"):
+            if required not in classes:
+                raise ApiError(
+                    f"plugins.{name}",
+                    f"requires the plugin {required!r} ({label}.requires), which the api's plugins do not enable",
+                )
+        after, before = _names(cls, "after"), _names(cls, "before")
+        both = sorted(set(after) & set(before))
+        if both:
+            raise ApiError(f"plugins.{name}", f"{label} declares {both[0]!r} both in after and in before")
+        for other in after:
+            if other in classes:
+                edges[name].setdefault(other, f"{label}.after")
+        for other in before:
+            if other in classes:
+                edges[other].setdefault(name, f"{label}.before")
+    placed: list[str] = []
+    remaining = list(listed)
+    while remaining:
+        ready = next((name for name in remaining if all(other in placed for other in edges[name])), None)
+        if ready is None:
+            raise ApiError(
+                "plugins", f"the plugins' order declarations contradict each other: {_cycle(remaining, edges)}"
+            )
+        placed.append(ready)
+        remaining.remove(ready)
+    said: dict[str, list[str]] = {name: [] for name in listed}
+    for name in listed:
+        for other, declaration in edges[name].items():
+            said[name].append(f"after {other} ({declaration})")
+            said[other].append(f"before {name} ({declaration})")
+    return [
+        Placement(name, position, listed.index(name), tuple(said[name]), frozenset(edges[name]))
+        for position, name in enumerate(placed)
+    ]
+
+
+def _cycle(remaining: list[str], edges: Mapping[str, Mapping[str, str]]) -> str:
+    # Walk back along "must come after" from any stuck plugin until a plugin repeats.
+    path = [remaining[0]]
+    while True:
+        current = path[-1]
+        previous = next(other for other in edges[current] if other in remaining)
+        if previous in path:
+            cycle = [*path[path.index(previous) :], previous]
+            break
+        path.append(previous)
+    steps = []
+    for later, earlier in itertools.pairwise(cycle):
+        steps.append(f"{later} must run after {earlier} ({edges[later][earlier]})")
+    return ", ".join(steps)
