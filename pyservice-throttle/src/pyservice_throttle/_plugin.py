@@ -66,6 +66,8 @@ class Throttle(pyservice.Plugin):
     """
 
     name: ClassVar[str] = "throttle"
+    # Inside auth wherever the api lists it, so calls are counted per authenticated caller, not per address.
+    after: ClassVar[tuple[str, ...]] = ("auth",)
     exceptions: ClassVar[dict[str, int]] = EXCEPTIONS
     options: ClassVar[dict[str, pyservice.Option]] = {
         "limit": _LIMIT,
