@@ -124,7 +124,8 @@ def client_hook(
             parent = None
             handed = context.traceparent
             if handed is not None:
-                parent = continue_handed(handed, None, get_current_span().get_span_context())
+                current = get_current_span().get_span_context()
+                parent = continue_handed(handed, None, current, instruments.tracer, name, kind, starting)
             span = instruments.tracer.start_span(name, parent, kind, starting)
             token = attach(set_span_in_context(span, parent))
             context.traceparent = format_traceparent(span) or handed

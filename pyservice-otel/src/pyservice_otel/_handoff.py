@@ -9,9 +9,11 @@ before it (pyservice-logging) set it first, continues that trace.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags, set_span_in_context
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, Tracer, set_span_in_context
 
 __all__ = ["continue_handed", "format_traceparent", "parse_traceparent"]
 
@@ -39,7 +41,15 @@ def format_traceparent(span: Span) -> str | None:
     return f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"
 
 
-def continue_handed(handed: str, parent: Context | None, current: SpanContext) -> Context | None:
+def continue_handed(
+    handed: str,
+    parent: Context | None,
+    current: SpanContext,
+    tracer: Tracer,
+    name: str,
+    kind: SpanKind,
+    attributes: Mapping[str, Any],
+) -> Context | None:
     """The parent context of a span whose call another plugin already gave a trace id.
 
     Args:
@@ -47,13 +57,33 @@ def continue_handed(handed: str, parent: Context | None, current: SpanContext) -
         parent: the context the span would otherwise start in (extracted
             from the request's headers), or ``None`` for the current one.
         current: the span context ``parent`` carries (invalid when none).
+        tracer: the tracer the span is started with; its sampler decides
+            for a trace the earlier plugin started.
+        name: the span's name, for the sampler.
+        kind: the span's kind, for the sampler.
+        attributes: the span's first attributes, for the sampler.
 
     Returns:
         ``parent`` itself when it is in the same trace already (the earlier
-        plugin continued the same incoming trace); else a context whose
-        parent is the earlier plugin's span, so the span gets its trace id.
+        plugin continued the incoming trace); else a context whose parent is
+        the earlier plugin's span, so the span gets its trace id. That
+        trace began with this call, so it is sampled as a new trace would
+        be, by the tracer's sampler, not by the flags the earlier plugin
+        (which samples nothing) chose.
     """
     given = parse_traceparent(handed)
     if given is None or (current.is_valid and current.trace_id == given.trace_id):
         return parent
-    return set_span_in_context(NonRecordingSpan(given), parent)
+    sampled = _sampled_as_root(tracer, given.trace_id, name, kind, attributes)
+    flags = given.trace_flags | TraceFlags.SAMPLED if sampled else given.trace_flags & ~TraceFlags.SAMPLED
+    span_context = SpanContext(given.trace_id, given.span_id, is_remote=True, trace_flags=TraceFlags(flags))
+    return set_span_in_context(NonRecordingSpan(span_context), parent)
+
+
+def _sampled_as_root(tracer: Tracer, trace_id: int, name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> bool:
+    # The SDK's tracer keeps its sampler; another implementation decides for itself, so ask for the span.
+    sampler = getattr(tracer, "sampler", None)
+    if sampler is None:
+        return True
+    result = sampler.should_sample(None, trace_id, name, kind, attributes)
+    return bool(result.decision.is_sampled())

@@ -136,7 +136,7 @@ def service_hook(
             if handed is not None:
                 # A plugin listed before this one gave the call its trace id: continue it.
                 current = get_current_span(parent).get_span_context()
-                parent = continue_handed(handed, parent, current)
+                parent = continue_handed(handed, parent, current, instruments.tracer, name, kind, base)
             span = instruments.tracer.start_span(name, parent, kind, base)
             if span.is_recording():
                 span.set_attributes(_network_attributes(environ))
