@@ -284,8 +284,16 @@ OPERATION_OPTIONS: dict[str, Option] = {
     "max_body_size": Option(int, None, "Largest request body read for this operation.", check=positive_int),
     "timeout": Option((float, dict), None, "Client timeout for this operation.", check=_timeout),
     "plugins": Option(dict, {}, "Per-operation plugin overrides; false switches one off."),
-    "input": Option((list, dict), None, "The request's fields: a list of names, or a mapping of name to type."),
-    "output": Option((list, dict), None, "The response's fields: a list of names, or a mapping of name to type."),
+    "input": Option(
+        (list, dict, type),
+        None,
+        "The request's fields: a list of names, a mapping of name to type, or a class declaring them.",
+    ),
+    "output": Option(
+        (list, dict, type),
+        None,
+        "The response's fields: a list of names, a mapping of name to type, or a class declaring them.",
+    ),
     "exceptions": Option((list, dict), [], "Exception names whitelisted for this operation only."),
     "unknown_fields": Option(
         str, "reject", "'reject' (400) or 'ignore' (drop) request fields not declared.", check=_unknown_fields
@@ -297,13 +305,27 @@ OPERATION_OPTIONS: dict[str, Option] = {
 OPERATION_OPTIONS.update(_RETRY_OPERATION_KEYS)
 
 
-def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Api:
+def parse_api(
+    raw: Mapping[str, Any],
+    plugins: Mapping[str, type[Plugin]],
+    *,
+    side: str | None = None,
+    plugin_config: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Api:
     """Check an api description and fill its defaults.
 
     Args:
         raw: the description as written.
         plugins: the classes of the plugins it enables, by name, whose
             declared keys are accepted where they belong.
+        side: ``"service"`` or ``"client"``: an option declared for the
+            other side is checked where given, then left out; ``None``
+            treats every option as this side's.
+        plugin_config: this side's own plugin config, by plugin name, over
+            the description's ``plugins`` (a client's secret).
+        environ: where ``PYSERVICE_<PLUGIN>_<OPTION>`` variables are read,
+            over the description and under ``plugin_config``; none by default.
 
     Returns:
         The checked description.
@@ -320,13 +342,13 @@ def parse_api(raw: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> Ap
     extra = check_options("", owned, {key: raw[key] for key in raw if key in owned})
 
     endpoint = Endpoint(**check_options("endpoint", ENDPOINT_OPTIONS, core["endpoint"]))
-    plugin_configs = _plugin_configs(core["plugins"], plugins)
+    plugin_configs = _plugin_configs(core["plugins"], plugins, side, plugin_config or {}, environ or {})
     declared = plugin_exceptions(plugins)
     exceptions = _exceptions(core["exceptions"], "exceptions", {name: status for name, (status, _) in declared.items()})
     _check_plugin_statuses(exceptions, declared, "exceptions")
     for name, (status, _) in declared.items():
         exceptions.setdefault(name, status)
-    operations = _operations(core["operations"], core["max_body_size"], plugins, exceptions, declared)
+    operations = _operations(core["operations"], core["max_body_size"], plugins, exceptions, declared, side)
     health = _health(core["health"])
     if core["explorer"] is not None and core["openapi"] is None:
         raise ApiError("explorer", "the explorer shows the OpenAPI document: name its path in 'openapi' too")
@@ -387,7 +409,18 @@ def _check_paths(
                 raise ApiError("explorer", f"the explorer's assets are served under {prefix!r}, as is {owner}")
 
 
-def _plugin_configs(given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]) -> dict[str, dict[str, Any]]:
+def _plugin_configs(
+    given: Mapping[str, Any],
+    plugins: Mapping[str, type[Plugin]],
+    side: str | None,
+    local: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> dict[str, dict[str, Any]]:
+    if not isinstance(local, Mapping):
+        raise ApiError("plugin_config", f"expected a mapping of plugin names to their config, got {describe(local)}")
+    for name in local:
+        if name not in given:
+            raise ApiError(f"plugin_config.{name}", f"plugin {name!r} is not enabled in the api's 'plugins'")
     configs = {}
     for name, config in given.items():
         key = f"plugins.{name}"
@@ -395,8 +428,42 @@ def _plugin_configs(given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]
             config = {}
         elif not isinstance(config, Mapping):
             raise ApiError(key, f"expected a mapping of the plugin's config, got {describe(config)}")
-        configs[name] = check_options(key, plugins[name].options, config)
+        options = plugins[name].options
+        mine = local.get(name) or {}
+        if not isinstance(mine, Mapping):
+            raise ApiError(f"plugin_config.{name}", f"expected a mapping of the plugin's config, got {describe(mine)}")
+        # Checked layer by layer, so that an error names where the value came from.
+        check_options(key, options, config, defaults=False)
+        from_environ = _environ_config(name, options, environ)
+        check_options(f"plugin_config.{name}", options, mine, defaults=False)
+        configs[name] = check_options(key, options, {**config, **from_environ, **mine}, side=side)
     return configs
+
+
+def environ_name(plugin: str, option: str) -> str:
+    """The environment variable that sets one plugin option: ``PYSERVICE_<PLUGIN>_<OPTION>``, upper case."""
+    return re.sub(r"[^A-Z0-9]", "_", f"PYSERVICE_{plugin}_{option}".upper())
+
+
+def _environ_config(plugin: str, options: Mapping[str, Option], environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, option in options.items():
+        variable = environ_name(plugin, name)
+        text = environ.get(variable)
+        if text is None:
+            continue
+        types = option.type if isinstance(option.type, tuple) else (option.type,)
+        # A string option takes the text as it is; any other reads it as JSON (3, 0.5, true, null, [..], {..}).
+        if str in types:
+            value: Any = text
+        else:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                shown = "***" if option.secret else repr(text[:60])
+                raise ApiError(variable, f"expected a JSON value for plugins.{plugin}.{name}, got {shown}") from None
+        found[name] = option.validate(variable, value)
+    return found
 
 
 def _operations(
@@ -405,6 +472,7 @@ def _operations(
     plugins: Mapping[str, type[Plugin]],
     api_exceptions: Mapping[str, int],
     declared: Mapping[str, tuple[int, str]],
+    side: str | None,
 ) -> dict[str, Operation]:
     if isinstance(given, list):
         entries: list[tuple[str, Any]] = [(name, {}) for name in given]
@@ -434,7 +502,7 @@ def _operations(
             idempotent=checked["idempotent"],
             max_body_size=checked["max_body_size"] or max_body_size,
             timeout=checked["timeout"],
-            plugins=_operation_plugins(key, checked["plugins"], plugins),
+            plugins=_operation_plugins(key, checked["plugins"], plugins, side),
             extra={k: checked[k] for k in owned},
             input=None if given_input is None else parse_structure(f"{key}.input", given_input, reject_unknown=reject),
             # A response is the service's own doing: a field it does not declare is always a mistake.
@@ -448,7 +516,7 @@ def _operations(
 
 
 def _operation_plugins(
-    key: str, given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]]
+    key: str, given: Mapping[str, Any], plugins: Mapping[str, type[Plugin]], side: str | None
 ) -> dict[str, Mapping[str, Any] | bool]:
     result: dict[str, Mapping[str, Any] | bool] = {}
     for name, entry in given.items():
@@ -460,7 +528,7 @@ def _operation_plugins(
         elif entry is None or entry is True:
             result[name] = {}
         elif isinstance(entry, Mapping):
-            result[name] = check_options(path, plugins[name].operation_options, entry, defaults=False)
+            result[name] = check_options(path, plugins[name].operation_options, entry, defaults=False, side=side)
         else:
             raise ApiError(path, f"expected a mapping of overrides, or false, got {describe(entry)}")
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -41,10 +42,18 @@ class Context:
             trace rather than starting another, so logs and spans of one call
             carry one trace id whichever plugin comes first. On a client,
             inside ``attempt`` hooks it is the current attempt's span.
+        deadline: the ``time.monotonic()`` time by which the call must be
+            answered, or ``None`` without one; :meth:`time_left` says how
+            long that is.
+
+    A handler's ``context`` is a :class:`~pyservice.ServiceContext`
+    (``context.service``, ``context.headers``, ``context.caller``...):
+    annotate it with that class; this base class has what both sides share.
     """
 
     side: str = ""
     annotations: Mapping[str, Any] = MappingProxyType({})
+    deadline: float | None = None
     # A class default: calls without a tracing plugin never set it.
     traceparent: str | None = None
     operation: str
@@ -64,6 +73,15 @@ class Context:
         if annotations is None:
             annotations = self.annotations = {}
         annotations.update(fields)
+
+    def time_left(self) -> float | None:
+        """Seconds left before the call's deadline (0 once it passed), or ``None`` without one.
+
+        Bound your own work with it: a query, a call to another service (a
+        pyservice Client called from a handler already does).
+        """
+        deadline = self.deadline
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def process_request(self) -> None:
         """Continue the call: run the rest of the chain, then return here.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class Container(MutableMapping[str, Any]):
@@ -46,6 +46,11 @@ class Container(MutableMapping[str, Any]):
             # Keep copy, pickle and friends from mistaking us for a proxy.
             raise AttributeError(name)
         return None
+
+    if TYPE_CHECKING:
+        # For type checkers only: ``response.greeting = ...`` sets a field. Defined for real,
+        # it would make every field assignment a Python call; object's own is what runs.
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __getitem__(self, key: str) -> Any:
         return self.__dict__[key]
@@ -102,3 +107,38 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, Container):
         return value.__dict__
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+class UndeclaredField(AttributeError):
+    """A handler read a request field that its operation's declared ``input`` does not name.
+
+    Raised in debug mode only (the api's ``debug``), where a typo like
+    ``request.nam`` would otherwise read as ``None``. An ``AttributeError``,
+    so ``getattr(request, name, default)`` and ``hasattr`` still work.
+    """
+
+
+def declared_request_class(operation: str, structure: Any) -> type[Container]:
+    """A Container whose missing attributes are ``None`` only for the fields ``structure`` declares.
+
+    The requests of an operation with a declared ``input`` take this class in
+    debug mode; outside it they stay plain Containers, so the check costs
+    nothing there.
+    """
+    declared = frozenset(structure.fields)
+    known = ", ".join(structure.fields) or "none"
+
+    class DeclaredRequest(Container):
+        __slots__ = ()
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            if name in declared:
+                return None
+            raise UndeclaredField(
+                f"request.{name}: operation {operation!r} declares no such input field (declared: {known})"
+            )
+
+    DeclaredRequest.__qualname__ = DeclaredRequest.__name__ = "Container"
+    return DeclaredRequest

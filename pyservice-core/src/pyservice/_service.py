@@ -8,13 +8,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._api import Operation
 from ._arrival import ENVIRON_KEY as ARRIVED
 from ._caller import Caller
 from ._chain import Context, Hook, Step, adapt_operation_hook, chain_end, hooks_for
-from ._container import Container, new_container, to_json_value
+from ._container import Container, declared_request_class, new_container, to_json_value
 from ._deadline import ENVIRON_KEY, current_deadline, parse_timeout
 from ._errors import ApiError, PyserviceError
 from ._headers import EnvironHeaders
@@ -36,7 +36,9 @@ from ._wire import (
 from .exceptions import exception_class
 
 if TYPE_CHECKING:
-    from .typing import StartResponse, WSGIEnvironment
+    from typing_extensions import Unpack
+
+    from .typing import ApiDescription, StartResponse, WSGIEnvironment
 
 __all__ = ["ErrorAnswer", "Service", "ServiceContext"]
 
@@ -132,15 +134,6 @@ class ServiceContext(Context):
         if body is None:
             body = self._body = read_body(self.environ, self._route.max_body_size)
         return body
-
-    def time_left(self) -> float | None:
-        """Seconds left before the caller's deadline (0 once it passed), or ``None`` without one.
-
-        Bound your own work with it: a query, a call to another service (a
-        pyservice Client called from the handler already does).
-        """
-        deadline = self.deadline
-        return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def __repr__(self) -> str:
         return f"<ServiceContext {self.service.api.name}.{self.operation}>"
@@ -283,7 +276,11 @@ class _Route:
         handle = _handler_step(operation.name, handler)
         self.described = _describe_route(operation, handler, request_hooks, operation_hooks, check_output)
         # Operations without input or checked output keep the plain steps: they pay nothing for structures.
-        decode = _decode if operation.input is None else _validating_decode(operation.name, operation.input)
+        decode = (
+            _decode
+            if operation.input is None
+            else _validating_decode(operation.name, operation.input, strict=check_output)
+        )
         output = operation.output if check_output else None
         if decode is _decode and output is None:
             generic: Step = _exchange
@@ -384,7 +381,7 @@ def invalid_request(errors: list[FieldError]) -> RequestRefused:
     return RequestRefused(400, "InvalidRequest", f"{len(errors)} {noun}: {message}", extra={"errors": shown})
 
 
-def _validating_decode(name: str, structure: Structure) -> Callable[[bytes], Container]:
+def _validating_decode(name: str, structure: Structure, *, strict: bool = False) -> Callable[[bytes], Container]:
     accept = structure.accept
 
     def decode(body: bytes) -> Container:
@@ -393,6 +390,17 @@ def _validating_decode(name: str, structure: Structure) -> Callable[[bytes], Con
         if not accept(fields):
             raise invalid_request(structure.explain(fields))
         return request
+
+    if strict:
+        # Debug mode: a read of a field the input does not declare raises instead of reading None.
+        # A function of its own, so that calls outside debug mode pay nothing for it.
+        declared = declared_request_class(name, structure)
+        check = decode
+
+        def decode(body: bytes) -> Container:
+            request = check(body)
+            request.__class__ = declared
+            return request
 
     decode.__qualname__ = f"decode and check the input of {name}"
     return decode
@@ -600,7 +608,17 @@ class Service(Owner):
 
     scopes = ("request", "operation")
 
-    def __init__(self, *, available_plugins: Iterable[type[Plugin]] = (), **api: Any) -> None:
+    @overload
+    def __init__(
+        self, *, available_plugins: Iterable[type[Plugin]] = ..., **api: Unpack[ApiDescription]
+    ) -> None: ...  # pragma: no cover
+
+    # A description in a dict of mixed values (dict[str, object] to a type checker), as the docs write it.
+    @overload
+    def __init__(self, **api: object) -> None: ...  # pragma: no cover
+
+    def __init__(self, **api: Any) -> None:
+        available_plugins: Iterable[type[Plugin]] = api.pop("available_plugins", ())
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._warned_missing: list[str] = []
         self._get_endpoints: dict[str, GetEndpoint] = {}
@@ -837,7 +855,9 @@ class Service(Owner):
         except Exception as exc:
             answer = self.describe_error(exc, context)
             if answer.kind == "internal" and not context.error_logged:
-                logger.error("internal error in %s.%s", self.api.name, context.operation, exc_info=exc)
+                # An encoded answer means the handler succeeded: a hook after it turned the success into this.
+                after = " after its handler succeeded (a hook failed)" if context.response_body is not None else ""
+                logger.error("internal error in %s.%s%s", self.api.name, context.operation, after, exc_info=exc)
             body, status = answer.body, answer.status
             headers = [JSON_HEADER, ("Content-Length", str(len(body))), *answer.headers]
         if context.response_headers:

@@ -16,7 +16,11 @@ Nothing interprets the spec during a call.
 
 from __future__ import annotations
 
+import collections.abc
 import copy
+import dataclasses
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +28,15 @@ from typing import Any
 from ._errors import ApiError
 from ._options import describe
 
-__all__ = ["FIELD_TYPES", "FieldError", "Structure", "TypeSpec", "describe_value", "parse_structure"]
+__all__ = [
+    "FIELD_TYPES",
+    "FieldError",
+    "Structure",
+    "TypeSpec",
+    "describe_value",
+    "fields_of_class",
+    "parse_structure",
+]
 
 #: The type names a field spec may use.
 FIELD_TYPES = ("string", "integer", "number", "boolean", "null", "any", "list", "mapping", "structure")
@@ -189,6 +201,8 @@ def _accept_after_fixing(accept: Accept, fix: Callable[[Any], Any]) -> Accept:
 
 
 def _parse_fields(key: str, given: Any) -> dict[str, TypeSpec]:
+    if isinstance(given, type):
+        given = fields_of_class(key, given)
     if isinstance(given, list):
         fields: dict[str, TypeSpec] = {}
         for name in given:
@@ -274,6 +288,153 @@ def _parse_spec(key: str, spec: Any) -> TypeSpec:
                 f"the default of {field_name!r} does not match its type: {'; '.join(map(str, errors))}",
             )
     return result
+
+
+# -- structures declared as classes -----------------------------------------
+
+_SCALAR_TYPES: dict[Any, str] = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+    None: "null",
+    Any: "any",
+    object: "any",
+}
+_LIST_ORIGINS = (list, collections.abc.Sequence, collections.abc.MutableSequence, tuple)
+_MAPPING_ORIGINS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+
+
+def fields_of_class(key: str, cls: type) -> dict[str, Any]:
+    """The fields a class declares, written as the api description writes them.
+
+    A ``TypedDict``, a dataclass or any class with annotations declares a
+    structure: each annotated attribute is a field, its annotation its type
+    (``str``, ``int``, ``float``, ``bool``, ``None``, ``Any``, ``list[X]``,
+    ``dict[str, X]``, unions, another such class), and
+    ``Annotated[X, "text"]`` gives its description. A field is optional
+    when it has a default (a dataclass's or the class attribute's) or, in a
+    ``TypedDict``, is ``NotRequired`` (or the class is ``total=False``).
+    The result goes through the same checks and compiled validation as a
+    written mapping.
+
+    Raises:
+        ApiError: an annotation that is not a field type, naming the field.
+    """
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception as exc:  # a forward reference that does not resolve, and anything else
+        raise ApiError(key, f"cannot read the annotations of {cls.__qualname__}: {exc}") from None
+    if not hints:
+        raise ApiError(key, f"{cls.__qualname__} declares no fields: annotate its attributes (name: str)")
+    required_keys = getattr(cls, "__required_keys__", None)  # a TypedDict
+    dataclass_fields = (
+        {field.name: field for field in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+    )
+    fields: dict[str, Any] = {}
+    for name, hint in hints.items():
+        if name.startswith("_") or typing.get_origin(hint) is typing.ClassVar:
+            continue
+        path = f"{key}.{name}"
+        spec = _annotation_spec(path, hint)
+        spec = dict(spec) if isinstance(spec, dict) else {"type": spec}
+        if required_keys is not None:
+            # The marker itself first: under `from __future__ import annotations`, Python 3.10 and 3.11
+            # compute __required_keys__ without reading it.
+            marker = _required_marker(hint)
+            if marker == "NotRequired" or (marker is None and name not in required_keys):
+                spec["required"] = False
+        elif dataclass_fields is not None:
+            if name not in dataclass_fields:
+                continue  # a ClassVar or InitVar
+            field_ = dataclass_fields[name]
+            if field_.default is not dataclasses.MISSING:
+                spec["default"] = field_.default
+            elif field_.default_factory is not dataclasses.MISSING:
+                spec["default"] = field_.default_factory()
+        elif name in cls.__dict__:
+            spec["default"] = cls.__dict__[name]
+        fields[name] = spec
+    return fields
+
+
+def _annotation_spec(key: str, hint: Any) -> str | list[str] | dict[str, Any]:
+    origin = typing.get_origin(hint)
+    arguments = typing.get_args(hint)
+    if origin is typing.Annotated:
+        spec = _annotation_spec(key, arguments[0])
+        docs = [text for text in arguments[1:] if isinstance(text, str)]
+        if docs:
+            spec = dict(spec) if isinstance(spec, dict) else {"type": spec}
+            spec["doc"] = docs[0]
+        return spec
+    if _is_required_marker(origin):
+        return _annotation_spec(key, arguments[0])
+    if hint in _SCALAR_TYPES:
+        return _SCALAR_TYPES[hint]
+    if origin in (typing.Union, types.UnionType):
+        return _union_spec(key, [_annotation_spec(key, argument) for argument in arguments])
+    if hint in _LIST_ORIGINS or origin in _LIST_ORIGINS:
+        if origin is tuple and not (len(arguments) == 2 and arguments[1] is Ellipsis):
+            raise ApiError(key, f"a tuple field must be tuple[X, ...] (JSON has lists), got {_hint_name(hint)}")
+        if not arguments or arguments[0] in (Any, object):
+            return "list"
+        return {"type": "list", "items": _annotation_spec(f"{key}.items", arguments[0])}
+    if hint in _MAPPING_ORIGINS or origin in _MAPPING_ORIGINS:
+        if arguments and arguments[0] is not str:
+            raise ApiError(key, f"a mapping field has string keys (JSON objects do), got {_hint_name(hint)}")
+        if len(arguments) < 2 or arguments[1] in (Any, object):
+            return "mapping"
+        return {"type": "mapping", "values": _annotation_spec(f"{key}.values", arguments[1])}
+    if isinstance(hint, type) and hint.__module__ != "builtins" and getattr(hint, "__annotations__", None):
+        return {"type": "structure", "fields": fields_of_class(f"{key}.fields", hint)}
+    raise ApiError(
+        key,
+        f"a field's type is str, int, float, bool, None, Any, list[X], dict[str, X], a union of them, "
+        f"or a class declaring fields; got {_hint_name(hint)}",
+    )
+
+
+def _required_marker(hint: Any) -> str | None:
+    # "Required", "NotRequired" or None, looking through Annotated.
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _required_marker(typing.get_args(hint)[0])
+    if _is_required_marker(origin):
+        return str(getattr(origin, "__name__", None) or getattr(origin, "_name", ""))
+    return None
+
+
+def _is_required_marker(origin: Any) -> bool:
+    # typing.Required and NotRequired (3.11), or typing_extensions' (3.10).
+    return origin is not None and getattr(origin, "__name__", getattr(origin, "_name", "")) in (
+        "Required",
+        "NotRequired",
+    )
+
+
+def _union_spec(key: str, alternatives: list[str | list[str] | dict[str, Any]]) -> str | list[str] | dict[str, Any]:
+    names: list[str] = []
+    merged: dict[str, Any] = {}
+    for alternative in alternatives:
+        spec = alternative if isinstance(alternative, dict) else {"type": alternative}
+        for name in spec["type"] if isinstance(spec["type"], list) else [spec["type"]]:
+            if name in names:
+                raise ApiError(key, f"the union names {name} twice; a field's union has one of each kind")
+            names.append(name)
+        for sub in ("items", "values", "fields", "doc"):
+            if sub in spec:
+                merged[sub] = spec[sub]
+    if "any" in names:
+        return "any"
+    if not merged:
+        return names
+    return {"type": names, **merged}
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__qualname__", None) or repr(hint)
 
 
 # -- compiling ---------------------------------------------------------------

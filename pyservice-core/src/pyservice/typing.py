@@ -10,15 +10,19 @@ Import them for annotations::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from ._container import Container
 
 __all__ = [
+    "ApiDescription",
+    "EndpointDescription",
     "Handler",
+    "HealthDescription",
+    "OperationDescription",
     "OperationHook",
     "ReadinessCheck",
     "RequestHook",
@@ -73,3 +77,71 @@ class OperationHook(Protocol):
 #: A readiness check (``service.add_readiness_check``): returns None when
 #: ready, or returns (or raises) the reason it is not.
 ReadinessCheck = Callable[[], object]
+
+
+#: A structure as the api description writes it: field names, a mapping of
+#: field name to type spec, or a class whose annotations declare the fields
+#: (see docs/structures.md).
+StructureDescription = list[str] | Mapping[str, Any] | type
+
+#: Exceptions as the api description writes them: names, or names with their status.
+ExceptionsDescription = list[str] | Mapping[str, Mapping[str, int] | None]
+
+
+class EndpointDescription(TypedDict, total=False):
+    """The api description's ``endpoint``; see docs/api-description.md."""
+
+    scheme: Literal["http", "https"]
+    host: str
+    port: int
+    path: str
+
+
+class HealthDescription(TypedDict, total=False):
+    """The api description's ``health``."""
+
+    live: str | None
+    ready: str | None
+    timeout: float
+
+
+class OperationDescription(TypedDict, total=False):
+    """One operation's options in the api description's ``operations`` mapping.
+
+    Keys that plugins own (``read_only``...) are not listed: a description
+    using them is a plain dict.
+    """
+
+    idempotent: bool
+    max_body_size: int
+    timeout: float | Mapping[str, float]
+    plugins: Mapping[str, Mapping[str, Any] | bool]
+    input: StructureDescription
+    output: StructureDescription
+    exceptions: ExceptionsDescription
+    unknown_fields: Literal["reject", "ignore"]
+
+
+class ApiDescription(TypedDict, total=False):
+    """The api description, for type checkers and editors: ``api: ApiDescription = {...}``.
+
+    Every key is optional, as in the description itself. ``Service(**api)``
+    and ``Client(**api)`` take a plain dict just as well; this type lets an
+    editor complete and check the core's keys. Keys that plugins own are
+    not listed: a description using them is a plain dict.
+    """
+
+    name: str
+    version: str | int
+    timeout: float | Mapping[str, float]
+    debug: bool
+    endpoint: EndpointDescription
+    operations: list[str] | Mapping[str, OperationDescription]
+    exceptions: ExceptionsDescription
+    plugins: Mapping[str, Mapping[str, Any] | bool | None]
+    max_body_size: int
+    retries: int
+    require_handlers: bool
+    health: HealthDescription | None
+    openapi: str | None
+    explorer: str | None
