@@ -267,3 +267,62 @@ def test_connect_is_refused_and_what_follows_is_not_read_as_a_request():
     assert status == 400
     assert b"smuggled" not in body
     assert pyservice._wire.loads(body)["error"]["name"] == "MalformedRequest"
+
+
+def send_call(sock: socket.socket, operation: str, body: bytes, timeout: str | None = None) -> None:
+    headers = f"Pyservice-Timeout: {timeout}\r\n" if timeout else ""
+    sock.sendall(
+        f"POST /api/v1/{operation} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = int(next(line.split(b":")[1] for line in lines if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1]), pyservice._wire.loads(body)
+
+
+@pytest.mark.parametrize(("timeout", "status"), [("0.4", 504), ("5", 200)])
+@pytest.mark.parametrize("connection", ["kept alive", "new"])
+def test_a_call_waiting_unread_behind_a_slow_one_has_its_deadline_counted_from_its_arrival(
+    connection, timeout, status, tmp_path
+):
+    # One worker, in a 1 s call: a call sent meanwhile, on a connection the worker holds (kept alive)
+    # or on a new one (it waits in the listen queue), is read only after that call. Its deadline
+    # counts from when it arrived (the kernel's receive stamps): a 0.4 s deadline has passed by the
+    # read (504), a 5 s one has not (answered as usual).
+    started = tmp_path / "started"
+    with (
+        LiveServer("live_app:service", workers=1, cwd=APPS) as server,
+        socket.create_connection((server.host, server.port), timeout=10) as slow,
+    ):
+        waiting = socket.create_connection((server.host, server.port), timeout=10) if connection == "new" else None
+        kept = socket.create_connection((server.host, server.port), timeout=10)
+        send_call(kept, "echo", b"{}")
+        assert read_answer(kept)[0] == 200  # the worker holds this connection now
+        send_call(slow, "slow", pyservice._wire.encode({"seconds": 1.0, "started": str(started)}))
+        while not started.exists():
+            time.sleep(0.01)
+        time.sleep(0.1)
+        if waiting is None:
+            waiting = kept
+        else:
+            kept.close()
+        with waiting:
+            sent = time.monotonic()
+            send_call(waiting, "echo", b'{"a": 1}', timeout=timeout)
+            answered, body = read_answer(waiting)
+            waited = time.monotonic() - sent
+        assert read_answer(slow)[0] == 200
+    assert answered == status, body
+    if status == 504:
+        assert body["error"]["name"] == "DeadlineExceeded"
+    assert waited > 0.5  # it did wait behind the slow call

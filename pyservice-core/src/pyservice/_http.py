@@ -32,6 +32,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from . import _arrival
 from ._wire import JSON_HEADER, STATUS_LINES, error_body
 
 if TYPE_CHECKING:
@@ -45,6 +46,12 @@ logger = logging.getLogger("pyservice.server")
 SWEEP_INTERVAL = 0.25
 #: Seconds a connection refused mid-request may go on sending (dropped) before it is cut off.
 LINGER = 2.0
+#: A call longer than this, in seconds, may have kept others waiting unread:
+#: after it, the worker asks the kernel when they arrived (see _arrival).
+LONG_CALL = 0.1
+#: For this long after a long call, a new connection (it waited in the listen
+#: queue meanwhile) is asked when its first request arrived, too.
+CATCHING_UP = 1.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ class Connection(asyncio.Protocol):
         "_in_head",
         "_response",
         "_url",
+        "arrived",
         "closed_at",
         "closing",
         "idle_since",
@@ -149,6 +157,7 @@ class Connection(asyncio.Protocol):
         self._head_read = 0  # bytes of that head read after the read in which it began
         self._response: tuple[str, list[tuple[str, str]]] | None = None
         self.started = 0.0  # loop time of the current request's first byte; 0 between requests
+        self.arrived = 0.0  # when the kernel says the request read next arrived, if it was read late
         self.idle_since = 0.0
         self.closing = False
         self.lingering = False
@@ -161,6 +170,8 @@ class Connection(asyncio.Protocol):
         worker = self.worker
         self.idle_since = worker.now
         worker.connections.add(self)
+        if worker.stamps and worker.stall_ended and monotonic() - worker.stall_ended < CATCHING_UP:
+            self.note_arrival(worker.stall_began)
         if len(worker.connections) > worker.limits.max_connections or worker.stopping:
             self._refuse(503, "ServiceUnavailable", "the server is at its connection limit or stopping")
 
@@ -315,6 +326,9 @@ class Connection(asyncio.Protocol):
         body = self._body
         environ["wsgi.input"] = io.BytesIO(body[0] if len(body) == 1 else b"".join(body))
         self._body = []
+        if self.arrived:
+            environ[_arrival.ENVIRON_KEY] = self.arrived
+            self.arrived = 0.0
         keep_alive = parser.should_keep_alive() and not worker.stopping
         self._answer(environ, method == "HEAD", keep_alive)
         if keep_alive:
@@ -337,7 +351,7 @@ class Connection(asyncio.Protocol):
         self._response = None
         worker = self.worker
         # Tells the arbiter since when this worker is in a call (see _prefork).
-        worker.busy_since[worker.slot] = monotonic()
+        began = worker.busy_since[worker.slot] = monotonic()
         try:
             result = worker.app(environ, self.start_response)
             try:
@@ -354,6 +368,8 @@ class Connection(asyncio.Protocol):
             body = error_body("internal", "InternalError", "internal error")
             response = (STATUS_LINES[500], [JSON_HEADER, ("Content-Length", str(len(body)))])
         worker.busy_since[worker.slot] = 0.0
+        if worker.stamps and monotonic() - began > LONG_CALL:
+            worker.note_arrivals(self, began)
         status, headers = response
         lines = ["HTTP/1.1 ", status, "\r\n"]
         length_set = False
@@ -367,6 +383,17 @@ class Connection(asyncio.Protocol):
             lines.append("Connection: close\r\n")
         head_bytes = "".join(lines).encode("latin-1") + self.worker.date_line
         self.transport.write(head_bytes if head else head_bytes + body)
+
+    def note_arrival(self, unstamped: float) -> None:
+        """Learn from the kernel when the bytes waiting unread on this connection arrived.
+
+        Bytes the kernel did not stamp are taken to have arrived at ``unstamped``.
+        """
+        if self.closing or self.arrived:
+            return  # the earlier stamp stands: the request began then
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            self.arrived = _arrival.peek_arrival(sock, unstamped)
 
     def _refuse(self, status: int, name: str, message: str) -> None:
         """Answer in the protocol's error shape and close the connection."""
@@ -446,6 +473,10 @@ class Worker:
         self.stopping = False
         self.parent = 0  # the arbiter's pid, in a forked worker
         self.now = 0.0
+        #: Whether accepted connections carry the kernel's receive stamps (see _arrival).
+        self.stamps = False
+        #: When the last long call began and ended (time.monotonic()), 0 before any.
+        self.stall_began = self.stall_ended = 0.0
         #: The clock of deadlines: the loop's, once serving.
         self.clock: Callable[[], float] = monotonic
         self.date_line = b""
@@ -471,6 +502,7 @@ class Worker:
         host, port = sock.getsockname()[:2]
         self.base_environ["SERVER_NAME"] = host
         self.base_environ["SERVER_PORT"] = str(port)
+        self.stamps = _arrival.enable(sock)
         self._tick()
         # One connection per wake-up, not asyncio's accept-all: a worker busy
         # in a call is not polling, so the next connection goes to a free one.
@@ -499,6 +531,18 @@ class Worker:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         assert self._loop is not None
         self._loop.create_task(self._loop.connect_accepted_socket(lambda: Connection(self), client))
+
+    def note_arrivals(self, answered: Connection, began: float) -> None:
+        """After a long call, begun at ``began``: note when the calls waiting on other connections arrived.
+
+        Their deadlines count from then, not from when this worker got to
+        read them (the core reads the stamp from the environ).
+        """
+        self.stall_began = began
+        self.stall_ended = monotonic()
+        for connection in self.connections:
+            if connection is not answered:
+                connection.note_arrival(began)
 
     def stop(self) -> None:
         """Stop accepting and close every connection between requests (SIGTERM)."""

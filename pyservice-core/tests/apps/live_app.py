@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pyservice
 
@@ -42,6 +43,9 @@ def echo(request, response, context):
 
 @service.operation()
 def slow(request, response, context):
+    if request.started:
+        # Tells a test that the call is in the worker now.
+        Path(request.started).touch()
     time.sleep(float(request.seconds or 1))
     response.pid = os.getpid()
 
