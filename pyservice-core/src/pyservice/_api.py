@@ -462,7 +462,8 @@ def _environ_config(plugin: str, options: Mapping[str, Option], environ: Mapping
             except ValueError:
                 shown = "***" if option.secret else repr(text[:60])
                 raise ApiError(variable, f"expected a JSON value for plugins.{plugin}.{name}, got {shown}") from None
-        found[name] = option.validate(variable, value)
+        option.validate(variable, value)  # here, so that an error names the variable
+        found[name] = value
     return found
 
 

@@ -125,7 +125,12 @@ def _is_instance(value: object, types: tuple[type, ...]) -> bool:
 
 
 def check_options(
-    key: str, declared: Mapping[str, Option], given: Mapping[str, Any], *, defaults: bool = True
+    key: str,
+    declared: Mapping[str, Option],
+    given: Mapping[str, Any],
+    *,
+    defaults: bool = True,
+    side: str | None = None,
 ) -> dict[str, Any]:
     """Validate ``given`` against ``declared``, filling defaults.
 
@@ -136,6 +141,9 @@ def check_options(
         defaults: fill missing keys with their defaults (and require the
             required ones); ``False`` validates only what is given, for
             per-operation overrides.
+        side: the side reading the result: an option declared for the other
+            side is validated where given, then left out, and never
+            required. ``None`` keeps every option.
 
     Returns:
         A new dict with the validated values, in declaration order.
@@ -150,9 +158,12 @@ def check_options(
     result: dict[str, Any] = {}
     for name, option in declared.items():
         path = f"{key}.{name}" if key else name
+        other_side = side is not None and option.side is not None and option.side != side
         if name in given:
-            result[name] = option.validate(path, given[name])
-        elif defaults:
+            value = option.validate(path, given[name])
+            if not other_side:
+                result[name] = value
+        elif defaults and not other_side:
             if option.default is REQUIRED:
                 raise ApiError(path, "is required")
             result[name] = option.default_value()

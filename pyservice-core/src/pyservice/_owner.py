@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -93,9 +94,14 @@ class Owner:
     scopes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, available_plugins: Iterable[type[Plugin]], api: Mapping[str, Any]) -> None:
-        plugins = api.get("plugins") or {}
+        # This side's own plugin config (a client's secret), passed beside the description, never part of it.
+        description = dict(api)
+        plugin_config = description.pop("plugin_config", None)
+        plugins = description.get("plugins") or {}
         classes = resolve_plugins(plugins if isinstance(plugins, Mapping) else (), available_plugins)
-        self.api: Api = parse_api(api, classes)
+        self.api: Api = parse_api(
+            description, classes, side=self.side or None, plugin_config=plugin_config, environ=os.environ
+        )
         self.exceptions = ExceptionNamespace()
         self._hooks: list[Hook] = []
         self._compiled: dict[str, Any] | None = None
