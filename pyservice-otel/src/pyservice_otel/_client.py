@@ -26,7 +26,7 @@ from ._conventions import (
     annotation_attributes,
     call_attributes,
 )
-from ._handoff import continue_handed, format_traceparent
+from ._handoff import continue_handed
 
 if TYPE_CHECKING:
     from pyservice import Client, ClientContext, Operation
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["attempt_hook", "client_hook"]
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_TRACEPARENT = "00-%032x-%016x-%02x"
 
 
 class _CallState:
@@ -114,23 +115,33 @@ def client_hook(
         return found
 
     def otel_client(context: ClientContext) -> None:
-        instruments = instruments_of()
+        instruments = telemetry.current or instruments_of()
+        tracing = traces and instruments.tracing
+        measuring = record_metrics and instruments.measuring
+        if not (tracing or measuring):
+            # No-op providers: nothing to record, so nothing to pay for.
+            context.process_request()
+            return
         started = perf_counter()
-        if record_metrics:
+        if measuring:
             instruments.active.add(1, starting)
         span = None
         token = None
-        if traces:
+        if tracing:
             parent = None
             handed = context.traceparent
             if handed is not None:
                 current = get_current_span().get_span_context()
                 parent = continue_handed(handed, None, current, instruments.tracer, name, kind, starting)
             span = instruments.tracer.start_span(name, parent, kind, starting)
-            token = attach(set_span_in_context(span, parent))
-            context.traceparent = format_traceparent(span) or handed
-            if propagate_here:
-                get_global_textmap().inject(context.headers)
+            found = span.get_span_context()
+            if found.is_valid:
+                token = attach(set_span_in_context(span, parent))
+                context.traceparent = _TRACEPARENT % (found.trace_id, found.span_id, found.trace_flags)
+                if propagate_here:
+                    get_global_textmap().inject(context.headers)
+            else:
+                span = None
         context.otel = _CallState(span)  # type: ignore[attr-defined]
         status: int | None = None
         error: str | None = None
@@ -166,8 +177,9 @@ def client_hook(
                         ending.update(annotation_attributes(context.annotations))
                     span.set_attributes(ending)
                 span.end()
-                detach(token)  # type: ignore[arg-type]
-            if record_metrics:
+            if token is not None:
+                detach(token)
+            if measuring:
                 attributes = measurement_attributes(status, error)
                 instruments.duration.record(perf_counter() - started, attributes)
                 if request_size is not None:
@@ -210,7 +222,8 @@ def attempt_hook(client: Client, operation: Operation, telemetry: Telemetry) -> 
         span = instruments_of().tracer.start_span(name, parent, kind, attributes)
         get_global_textmap().inject(context.headers, context=set_span_in_context(span, parent))
         outer = context.traceparent
-        context.traceparent = format_traceparent(span) or outer
+        found = span.get_span_context()
+        context.traceparent = _TRACEPARENT % (found.trace_id, found.span_id, found.trace_flags)
         try:
             context.process_request()
         except Exception as exc:

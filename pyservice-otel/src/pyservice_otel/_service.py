@@ -28,7 +28,7 @@ from ._conventions import (
     annotation_attributes,
     call_attributes,
 )
-from ._handoff import continue_handed, format_traceparent
+from ._handoff import continue_handed
 
 if TYPE_CHECKING:
     from pyservice import Operation, Service, ServiceContext
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
     from ._telemetry import Telemetry
 
 __all__ = ["EnvironGetter", "service_hook"]
-
-# The headers the default propagators (W3C trace context and baggage) read;
-# a call with none of them needs no extraction.
-_DEFAULT_HEADERS = ("HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE")
 
 
 class EnvironGetter(Getter[Mapping[str, Any]]):
@@ -120,17 +116,24 @@ def service_hook(
         return found
 
     def otel_service(context: ServiceContext) -> None:
-        instruments = instruments_of()
+        instruments = telemetry.current or instruments_of()
+        tracing = traces and instruments.tracing
+        measuring = record_metrics and instruments.measuring
+        if not (tracing or measuring):
+            # No-op providers: nothing to record, so nothing to pay for.
+            context.process_request()
+            return
         started = perf_counter()
-        environ = context.environ
-        if record_metrics:
+        if measuring:
             instruments.active.add(1, base)
         span = None
+        recording = False
         token = None
-        if traces:
+        if tracing:
+            environ = context.environ
             propagator = get_global_textmap()
             parent = None
-            if not _is_default(propagator) or any(key in environ for key in _DEFAULT_HEADERS):
+            if ("HTTP_TRACEPARENT" in environ or "HTTP_BAGGAGE" in environ) or not _reads_default_headers(propagator):
                 parent = propagator.extract(environ, getter=_GETTER)
             handed = context.traceparent
             if handed is not None:
@@ -138,10 +141,14 @@ def service_hook(
                 current = get_current_span(parent).get_span_context()
                 parent = continue_handed(handed, parent, current, instruments.tracer, name, kind, base)
             span = instruments.tracer.start_span(name, parent, kind, base)
-            if span.is_recording():
-                span.set_attributes(_network_attributes(environ))
-            token = attach(set_span_in_context(span, parent))
-            context.traceparent = format_traceparent(span) or handed
+            found = span.get_span_context()
+            if found.is_valid:
+                # Sampled out too: the context goes on to the calls the handler makes, with its flags.
+                token = attach(set_span_in_context(span, parent))
+                context.traceparent = _TRACEPARENT % (found.trace_id, found.span_id, found.trace_flags)
+                recording = span.is_recording()
+                if recording:
+                    span.set_attributes(_network_attributes(environ))
         status = 200
         error: str | None = None
         try:
@@ -155,7 +162,8 @@ def service_hook(
             response_size = len(answer.body)
             # The caller sees "InternalError"; the span says what it was.
             error = type(exc).__qualname__ if answer.kind == "internal" else answer.name
-            if span is not None and span.is_recording():
+            if recording:
+                assert span is not None
                 if answer.kind == "internal":
                     span.record_exception(exc)
                 if status >= 500:
@@ -164,22 +172,23 @@ def service_hook(
                     span.set_status(Status(StatusCode.ERROR, f"{answer.name}: HTTP {status}"))
             raise
         finally:
-            request_size = _request_size(context)
-            if span is not None:
-                if span.is_recording():
-                    ending: dict[str, Any] = {HTTP_STATUS_CODE: status, RPC_STATUS_CODE: str(status)}
-                    if error is not None:
-                        ending[ERROR_TYPE] = error
-                    if request_size is not None:
-                        ending[REQUEST_SIZE] = request_size
-                    if response_size is not None:
-                        ending[RESPONSE_SIZE] = response_size
-                    if annotations and context.annotations:
-                        ending.update(annotation_attributes(context.annotations))
-                    span.set_attributes(ending)
+            request_size = _request_size(context) if recording or measuring else None
+            if recording:
+                assert span is not None
+                ending: dict[str, Any] = {HTTP_STATUS_CODE: status, RPC_STATUS_CODE: str(status)}
+                if error is not None:
+                    ending[ERROR_TYPE] = error
+                if request_size is not None:
+                    ending[REQUEST_SIZE] = request_size
+                if response_size is not None:
+                    ending[RESPONSE_SIZE] = response_size
+                if annotations and context.annotations:
+                    ending.update(annotation_attributes(context.annotations))
+                span.set_attributes(ending)
                 span.end()
-                detach(token)  # type: ignore[arg-type]
-            if record_metrics:
+            if token is not None:
+                detach(token)
+            if measuring:
                 attributes = measurement_attributes(status, error)
                 instruments.duration.record(perf_counter() - started, attributes)
                 if request_size is not None:
@@ -191,19 +200,20 @@ def service_hook(
     return otel_service
 
 
-def _is_default(propagator: Any) -> bool:
-    """Whether ``propagator`` reads only the default headers (W3C trace context and baggage)."""
+def _reads_default_headers(propagator: Any) -> bool:
+    """Whether ``propagator`` reads only W3C ``traceparent``/``tracestate`` and ``baggage`` (the default)."""
+    cached = _DEFAULT_CACHE
+    if cached and cached[0] is propagator:
+        return bool(cached[1])
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    found = _DEFAULT_CACHE.get(id(propagator))
-    if found is not None and found[0] is propagator:
-        return found[1]
     members = getattr(propagator, "_propagators", [propagator])
     default = all(type(member) in (TraceContextTextMapPropagator, W3CBaggagePropagator) for member in members)
-    _DEFAULT_CACHE.clear()
-    _DEFAULT_CACHE[id(propagator)] = (propagator, default)
+    cached[:] = [propagator, default]
     return default
 
 
-_DEFAULT_CACHE: dict[int, tuple[Any, bool]] = {}
+#: The last propagator asked about, and the answer: the global one rarely changes.
+_DEFAULT_CACHE: list[Any] = []
+_TRACEPARENT = "00-%032x-%016x-%02x"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping
+from os import getpid
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -45,16 +47,24 @@ def _version() -> str:
 
 
 def check_provider(kind: type) -> Callable[[Any], Any]:
-    """An Option check: ``"global"``, ``"sdk"``, a provider of ``kind``, or ``module:attribute`` naming one."""
+    """An Option check: ``"global"``, ``"sdk"``, a provider of ``kind``, or ``module:attribute`` naming one.
+
+    ``module:attribute`` may name a factory of one instead; it is called once, here.
+    """
 
     def check(value: Any) -> Any:
         if value in ("global", "sdk") or isinstance(value, kind):
             return value
         if isinstance(value, str):
             found = import_object(value)
+            if not isinstance(found, kind) and callable(found):
+                found = found()  # a factory of one
             if isinstance(found, kind):
                 return found
-            raise ValueError(f"expected 'module:attribute' naming a {kind.__name__}, it names {type(found).__name__}")
+            raise ValueError(
+                f"expected 'module:attribute' naming a {kind.__name__} or a factory of one, "
+                f"it names {type(found).__name__}"
+            )
         raise ValueError(f"expected 'global', 'sdk', a {kind.__name__} or 'module:attribute'")
 
     return check
@@ -164,10 +174,14 @@ def check_metric_exporter(value: Any) -> Any:
 class Instruments:
     """The tracer and the instruments of one side, in one process."""
 
-    __slots__ = ("active", "duration", "request_size", "response_size", "tracer")
+    __slots__ = ("active", "duration", "measuring", "request_size", "response_size", "tracer", "tracing")
 
-    def __init__(self, tracer: Tracer, meter: Meter, side: str) -> None:
+    def __init__(self, tracer: Tracer, meter: Meter, side: str, tracing: bool, measuring: bool) -> None:
         self.tracer = tracer
+        #: False when the tracer makes no spans (a no-op provider): the hooks then skip all span work.
+        self.tracing = tracing
+        #: False when the meter records nothing (a no-op provider): the hooks then skip the measurements.
+        self.measuring = measuring
         prefix = f"rpc.{'server' if side == 'service' else 'client'}"
         direction = "incoming" if side == "service" else "outgoing"
         self.duration: Histogram = meter.create_histogram(
@@ -234,9 +248,9 @@ class ProcessProviders:
 
     def providers(self) -> tuple[TracerProvider, MeterProvider]:
         """This process's providers, built on the first call in each process."""
-        if self._pid != os.getpid():
+        if self._pid != getpid():
             with self._lock:
-                if self._pid != os.getpid():
+                if self._pid != getpid():
                     self._build()
         assert self.tracer_provider is not None
         assert self.meter_provider is not None
@@ -245,7 +259,7 @@ class ProcessProviders:
     def _build(self) -> None:
         if self.disabled:
             self.tracer_provider, self.meter_provider = trace.NoOpTracerProvider(), metrics.NoOpMeterProvider()
-            self._pid = os.getpid()
+            self._pid = getpid()
             return
         resource = Resource.create(self.resource_attributes or {})
         tracer_provider = SDKTracerProvider(resource=resource)
@@ -264,8 +278,19 @@ class ProcessProviders:
         if self.set_global:
             trace.set_tracer_provider(tracer_provider)
             metrics.set_meter_provider(meter_provider)
-        self._pid = os.getpid()
+        self._pid = getpid()
 
+
+#: Every Telemetry, so that a forked child drops what its parent built.
+_LIVE: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for telemetry in list(_LIVE):
+        telemetry.current = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 #: The plugin's own providers in this process, by exporter setting.
 _SHARED: dict[tuple[Any, ...], ProcessProviders] = {}
@@ -319,6 +344,11 @@ class Telemetry:
         self._pid = -1
         self._lock = threading.Lock()
         self._instruments: Instruments | None = None
+        #: The instruments to use in this process without asking; ``None``: call :meth:`instruments`.
+        self.current: Instruments | None = None
+        _LIVE.add(self)
+        self._global_tracer: TracerProvider | None = None
+        self._global_meter: MeterProvider | None = None
         self.tracer_provider: TracerProvider | None = None
         self.meter_provider: MeterProvider | None = None
 
@@ -364,15 +394,36 @@ class Telemetry:
         return None if self.shared is None else self.shared.prometheus
 
     def instruments(self) -> Instruments:
-        """This process's tracer and instruments, built on the first call in each process."""
+        """This process's tracer and instruments, built on the first call in each process.
+
+        The hooks read :attr:`current` first and call this only when it is
+        ``None``: before the first call, in a process forked since (the
+        fork hook clears it), and, with ``"global"`` providers that are
+        OpenTelemetry's no-op ones, while the application has not set its
+        own yet (so calls made until then skip all span and measurement work).
+        """
         instruments = self._instruments
-        if instruments is not None and self._pid == os.getpid():
-            return instruments
+        if instruments is not None and self._pid == getpid() and not self._global_changed():
+            return instruments  # still waiting for the application's providers
         with self._lock:
-            if self._instruments is None or self._pid != os.getpid():
+            if self._instruments is None or self._pid != getpid() or self._global_changed():
                 self._build()
         assert self._instruments is not None
         return self._instruments
+
+    def _global_changed(self) -> bool:
+        return (self._global_tracer is not None and self._global_tracer is not trace.get_tracer_provider()) or (
+            self._global_meter is not None and self._global_meter is not metrics.get_meter_provider()
+        )
+
+    @property
+    def known_noop(self) -> bool:
+        """Whether both providers are no-ops for good (given as such, or ``OTEL_SDK_DISABLED``): no hooks needed."""
+        tracer, meter = self._tracer_setting, self._meter_setting
+        if self.shared is not None and self.shared.disabled:
+            tracer = trace.NoOpTracerProvider() if tracer == "sdk" else tracer
+            meter = metrics.NoOpMeterProvider() if meter == "sdk" else meter
+        return isinstance(tracer, trace.NoOpTracerProvider) and isinstance(meter, metrics.NoOpMeterProvider)
 
     def _build(self) -> None:
         own: tuple[TracerProvider, MeterProvider] | None = None
@@ -397,10 +448,27 @@ class Telemetry:
         version = _version()
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
-        self._instruments = Instruments(
-            tracer_provider.get_tracer(SCOPE, version), meter_provider.get_meter(SCOPE, version), self.side
+        self._global_tracer = tracer_provider if self._tracer_setting == "global" else None
+        self._global_meter = meter_provider if self._meter_setting == "global" else None
+        tracing = not isinstance(tracer_provider, (trace.NoOpTracerProvider, trace.ProxyTracerProvider))
+        # OpenTelemetry's global meter provider before one is set is a private proxy class.
+        measuring = not isinstance(meter_provider, metrics.NoOpMeterProvider) and type(meter_provider).__name__ != (
+            "_ProxyMeterProvider"
         )
-        self._pid = os.getpid()
+        self._instruments = Instruments(
+            tracer_provider.get_tracer(SCOPE, version),
+            meter_provider.get_meter(SCOPE, version),
+            self.side,
+            tracing,
+            measuring,
+        )
+        self._pid = getpid()
+        # While the global providers are OpenTelemetry's no-op proxies, every call
+        # asks again (instruments()), to notice when the application sets its own.
+        waiting = (self._global_tracer is not None and not tracing) or (
+            self._global_meter is not None and not measuring
+        )
+        self.current = None if waiting else self._instruments
 
     def force_flush(self, timeout_millis: int = 30_000) -> None:
         """Export what this process's own (``"sdk"``) providers hold now."""
