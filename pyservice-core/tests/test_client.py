@@ -129,7 +129,7 @@ def test_a_closed_port_is_a_transport_error():
     client = pyservice.Client(operations=["get"], endpoint={"port": free_port()}, timeout=2)
     with pytest.raises(pyservice.TransportError) as raised:
         client.get()
-    assert isinstance(raised.value.__cause__, requests.ConnectionError)
+    assert isinstance(raised.value.__cause__, ConnectionRefusedError)
     assert raised.value.operation == "get"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyservice
 import pyservice.testing
 import pytest
+import requests
 
 APPS = Path(__file__).parent / "apps"
 
@@ -99,7 +100,7 @@ def test_the_caller_address_is_the_peer(client):
 
 
 def test_a_hook_header_reaches_the_caller(client, server):
-    response = client.session.post(
+    response = requests.post(
         server.url + "/api/v1/echo", data=b"{}", headers={"Content-Type": "application/json"}, timeout=5
     )
     assert response.headers["X-Worker"].isdigit()

@@ -6,6 +6,7 @@ The public API lives here; the modules behind it are private.
 from __future__ import annotations
 
 from ._api import Api, Endpoint, Operation, Timeout, load_api
+from ._caller import Caller
 from ._chain import Context
 from ._client import Client, ClientContext
 from ._container import Container
@@ -21,12 +22,15 @@ from ._errors import (
     ServiceError,
     ServiceException,
     TransportError,
+    UndeclaredOperation,
 )
 from ._group import ServiceGroup
 from ._options import REQUIRED, Option
 from ._plugin import ENTRY_POINT_GROUP, InstalledPlugin, Plugin, installed_plugins
+from ._retry import CircuitBreaker, CircuitOpen, RetryBudget
 from ._server import worker_processes
 from ._service import ErrorAnswer, Service, ServiceContext
+from ._transport import ClientResponse
 from ._wire import RequestRefused
 
 __all__ = [
@@ -35,9 +39,13 @@ __all__ = [
     "Api",
     "ApiError",
     "CallTimeout",
+    "Caller",
+    "CircuitBreaker",
+    "CircuitOpen",
     "Client",
     "ClientContext",
     "ClientError",
+    "ClientResponse",
     "Container",
     "Context",
     "Endpoint",
@@ -51,6 +59,7 @@ __all__ = [
     "PluginError",
     "PyserviceError",
     "RequestRefused",
+    "RetryBudget",
     "Service",
     "ServiceContext",
     "ServiceError",
@@ -58,6 +67,7 @@ __all__ = [
     "ServiceGroup",
     "Timeout",
     "TransportError",
+    "UndeclaredOperation",
     "installed_plugins",
     "load_api",
     "time_left",

@@ -57,7 +57,9 @@ class ClientError(PyserviceError):
 class TransportError(ClientError):
     """The HTTP exchange failed: connection refused or reset, DNS, TLS...
 
-    ``__cause__`` holds the underlying ``requests`` exception.
+    ``__cause__`` holds the underlying exception: an ``OSError`` (or an
+    ``http.client`` error) from the Client's own transport, a ``requests``
+    exception from a Client given ``session=``.
     """
 
 
@@ -138,3 +140,21 @@ class InvalidRequest(ClientError):
         self.errors = errors
         self.status = status
         self.detail = detail
+
+
+class UndeclaredOperation(PyserviceError, AttributeError):
+    """A Client was asked for an operation its api description does not declare.
+
+    An ``AttributeError``, so ``hasattr(client, "name")`` and ``getattr``
+    with a default behave as for any attribute; the message names the
+    declared operations and the closest match.
+
+    Attributes:
+        operation: the name asked for.
+        declared: the declared operations' names, sorted.
+    """
+
+    def __init__(self, message: str, *, operation: str, declared: list[str]) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.declared = declared

@@ -32,6 +32,7 @@ from requests.structures import CaseInsensitiveDict
 from ._client import Client, ClientContext
 from ._container import Container
 from ._plugin import Plugin
+from ._transport import ClientResponse
 from ._wire import encode, loads
 from .typing import WSGIApplication
 
@@ -205,14 +206,8 @@ def stub(
             raise raises
         fields = handler(request) if handler is not None else response
         content = encode(dict(fields) if fields is not None else {})
-        answer = requests.Response()
-        answer.status_code = 200
-        answer.reason = "OK"
-        answer.headers = CaseInsensitiveDict({"Content-Type": "application/json", "Content-Length": str(len(content))})
-        answer.raw = io.BytesIO(content)
-        answer._content = content
-        answer.url = context._route.url
-        context.http_response = answer
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(content))}
+        context.http_response = ClientResponse(200, headers, content, reason="OK", operation=context.operation)
         context.status = 200
 
     stubs = client._stubs
