@@ -100,3 +100,47 @@ def test_the_default_servers_own_lines_are_rendered_as_events(live_server):
     events = server_events()
     assert sum(e["event"].startswith("worker ") and e["event"].endswith(" started") for e in events) == 2
     assert sum("serving" in e["event"] for e in events) == 1
+
+
+# -- redaction over real HTTP -------------------------------------------------------
+
+CARD_NUMBER = 4111111111111111
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"nested":' + b"[" * depth + b"1" + b"]" * depth + b"}"
+
+
+def test_bodies_nested_500_700_and_1000_deep_are_answered_and_logged_truncated(live_server):
+    server = live_server("live_redaction:service", workers=1, cwd=HERE)
+    for number, depth in enumerate((500, 700, 1000), start=1):
+        answer = requests.post(
+            f"{server.url}/api/v1/store",
+            data=_nested(depth),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert (answer.status_code, answer.json()) == (200, {"depth": depth})
+        calls = [e for e in _events(server, number) if e.get("event") == "call"]
+        assert len(calls) == number
+        assert calls[-1]["outcome"] == "ok"
+        assert "[TRUNCATED: nested deeper than 64 levels]" in calls[-1]["request"]
+    # Nothing failed on the way: no error event, no traceback.
+    assert [e for e in _events(server, 3) if e.get("level") == "error"] == []
+    assert "Traceback" not in server.output()
+
+
+def test_card_numbers_as_keys_integers_and_floats_never_reach_the_log(live_server):
+    server = live_server("live_redaction:service", workers=1, cwd=HERE)
+    body = json.dumps({"card": str(CARD_NUMBER), "number": CARD_NUMBER, "real": float(CARD_NUMBER)})
+    answer = requests.post(
+        f"{server.url}/api/v1/note", data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert answer.status_code == 200
+    events = _events(server, 1)
+    noted = next(e for e in events if e.get("event") == "noted")
+    assert noted["cards"] == {"[REDACTED]": "key"}
+    assert (noted["number"], noted["real"]) == ("[REDACTED]", "[REDACTED]")
+    nested = next(e for e in events if e.get("event") == "nested")
+    assert nested["payload"] == {"by_card": {"[REDACTED]": 1}, "numbers": ["[REDACTED]", "[REDACTED]"]}
+    assert "4111" not in server.output()

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyservice_logging import Redactor
+from pyservice_logging._output import JSONRenderer
+from pyservice_logging._redaction import MAX_DEPTH, TRUNCATED
 
 from .conftest import PLUGINS, client, make_api, make_service, wsgi_post
 
@@ -67,6 +69,60 @@ def test_nested_structures_are_walked_and_not_changed_in_place():
 
 def test_a_secret_key_masks_a_whole_structure():
     assert Redactor().redact({"credentials": {"user": "u", "pw": "p"}}) == {"credentials": "[REDACTED]"}
+
+
+def test_card_numbers_as_dict_keys_are_masked():
+    redacted = Redactor().redact({CARD: 1, "4111111111111111": 2, 4111111111111111: 3, "name": 4})
+    assert redacted == {"[REDACTED]": 1, "[REDACTED]#2": 2, "[REDACTED]#3": 3, "name": 4}
+
+
+def test_a_key_with_a_card_number_inside_keeps_the_rest_of_its_text():
+    assert Redactor().redact({f"paid {CARD}": "ok"}) == {"paid [REDACTED]": "ok"}
+
+
+def test_card_numbers_as_floats_are_masked():
+    redactor = Redactor()
+    assert redactor.redact([4111111111111111.0, 5555555555554444.0, -4111111111111111.0]) == ["[REDACTED]"] * 3
+    assert redactor.redact({4111111111111111.0: "key"}) == {"[REDACTED]": "key"}
+
+
+def test_floats_that_are_not_card_numbers_are_kept():
+    assert Redactor().redact([1.5, 4111111111111112.0, 1e300, float("inf")]) == [
+        1.5,
+        4111111111111112.0,
+        1e300,
+        float("inf"),
+    ]
+
+
+def test_the_processor_masks_top_level_card_keys_and_floats_in_order():
+    event = {"event": "paid", CARD: "v", "amount": 4111111111111111.0, "ok": 1.5}
+    assert list(Redactor()(None, "info", event).items()) == [
+        ("event", "paid"),
+        ("[REDACTED]", "v"),
+        ("amount", "[REDACTED]"),
+        ("ok", 1.5),
+    ]
+
+
+def test_nesting_deeper_than_the_limit_is_truncated():
+    deep: object = "leaf"
+    for _ in range(MAX_DEPTH + 5):
+        deep = [deep]
+    redacted = Redactor().redact(deep)
+    for _ in range(MAX_DEPTH):
+        assert isinstance(redacted, list)
+        redacted = redacted[0]
+    assert redacted == TRUNCATED
+
+
+@pytest.mark.parametrize("depth", [500, 1000, 5000])
+def test_redacting_and_rendering_any_depth_never_raises(depth):
+    deep: object = {"card": CARD}
+    for _ in range(depth):
+        deep = {"down": [deep]}
+    line = JSONRenderer(Redactor())(None, "info", {"event": "deep", "payload": deep})
+    assert TRUNCATED.encode() in line
 
 
 @pytest.mark.parametrize("order", [("logging", "redact"), ("redact", "logging")])
@@ -223,6 +279,14 @@ def payload_with_canaries(draw: st.DrawFn) -> tuple[object, list[str]]:
     card = draw(_cards())
     canaries.append(card)
     payload = _plant(draw, payload, draw(PLAIN_KEYS), f"x {card} y")
+    # A card number as a key, an integer and a float, each somewhere else.
+    number = draw(_cards()).replace(" ", "").replace("-", "")
+    canaries.append(number)
+    where = draw(st.sampled_from(["key", "int", "float"]))
+    if where == "key":
+        payload = _plant(draw, payload, draw(st.sampled_from([number, f"id {number}"])), draw(SCALARS))
+    else:
+        payload = _plant(draw, payload, draw(PLAIN_KEYS), int(number) if where == "int" else float(number))
     return payload, canaries
 
 

@@ -289,3 +289,46 @@ def test_what_other_plugins_annotate_joins_the_event(lines):
     [event] = lines.calls("service")
     assert event["cache"] == "miss"
     assert event["status"] == 200
+
+
+def _failing_after_the_handler(service: pyservice.Service) -> None:
+    # Registered after the plugin's own hook, so it runs inside it, around the encoded answer.
+    @service.plugin("request", name="late")
+    def late(context):
+        context.process_request()
+        raise RuntimeError("late failure")
+
+
+def test_a_hook_failing_after_the_handler_is_logged_as_such(lines):
+    service = make_service(make_api())
+    _failing_after_the_handler(service)
+    status, _, _ = wsgi_post(service, PATH, b'{"id": "7"}')
+    assert status == 500
+    [event] = lines.calls("service")
+    assert (event["outcome"], event["error"]) == ("internal_error", "RuntimeError")
+    assert event["detail"].startswith("the handler succeeded; a hook failed after it")
+    assert "RuntimeError: late failure" in event["exception"]
+
+
+def test_core_says_the_handler_succeeded_when_a_later_hook_failed(lines, caplog):
+    service = make_service(make_api({"logging": {"level": "critical"}}))
+    _failing_after_the_handler(service)
+    with caplog.at_level(logging.ERROR, logger="pyservice"):
+        wsgi_post(service, PATH, b'{"id": "7"}')
+    [record] = [record for record in caplog.records if record.name == "pyservice"]
+    assert "after its handler succeeded (a hook failed)" in record.getMessage()
+
+
+def test_an_event_that_cannot_be_built_leaves_the_answer_alone(lines, monkeypatch):
+    service = make_service(make_api({"logging": {"log_bodies": True}}))
+    plugin = next(plugin for plugin in service.plugins if plugin.name == "logging")
+
+    def broken(fields, limit):
+        raise ValueError("cannot redact")
+
+    monkeypatch.setattr(plugin, "_body", broken)
+    status, _, _ = wsgi_post(service, PATH, b'{"id": "7"}')
+    assert status == 200
+    [event] = lines.calls("service")
+    assert (event["outcome"], event["level"]) == ("ok", "error")
+    assert event["detail"] == "the call event could not be written: ValueError: cannot redact"

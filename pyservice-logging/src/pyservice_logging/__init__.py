@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from ._logging import CALL_FIELDS, LoggingPlugin
 from ._redact import RedactPlugin
-from ._redaction import DEFAULT_PATTERNS, Redactor
+from ._redaction import DEFAULT_PATTERNS, MAX_DEPTH, TRUNCATED, Redactor
 from ._request_id import current_request_id, parse_traceparent, valid_request_id
 
 __all__ = [
     "CALL_FIELDS",
     "DEFAULT_PATTERNS",
+    "MAX_DEPTH",
+    "TRUNCATED",
     "LoggingPlugin",
     "RedactPlugin",
     "Redactor",

@@ -253,41 +253,51 @@ class LoggingPlugin(Plugin):
                 try:
                     context.process_request()
                 except Exception as exc:
-                    if log_errors:
-                        # Our event carries the traceback: the service need not log it again.
-                        context.error_logged = True
                     answer = describe_error(exc, context)
                     outcome, method = _SERVICE_OUTCOMES[answer.kind]
-                    event = _service_event(base, context, trace, started, outcome, answer)
-                    if answer.kind == "internal":
-                        # The caller sees "InternalError"; the log says what it was.
-                        event["error"] = type(exc).__name__
-                    if log_bodies and _decoded(context):
-                        event["request"] = self._body(context.request, limit)
+                    try:
+                        event = _service_event(base, context, trace, started, outcome, answer)
+                        if answer.kind == "internal":
+                            # The caller sees "InternalError"; the log says what it was.
+                            event["error"] = type(exc).__name__
+                            if context.response_body is not None:
+                                # The answer was encoded: the handler succeeded and a hook failed after it.
+                                event["detail"] = _FAILED_AFTER_HANDLER
+                        if log_bodies and _decoded(context):
+                            event["request"] = self._body(context.request, limit)
+                        if log_headers:
+                            event["headers"] = dict(context.headers)
+                        if select is not None:
+                            event = select(event)
+                        if method == "error":
+                            event["exc_info"] = exc
+                        event["event"] = "call"
+                        emit(method, event)
+                    except Exception as failure:  # the call's own error is what the caller gets
+                        _event_failed(emit, base, outcome, failure)
+                    else:
+                        if log_errors:
+                            # Our event carries the traceback: the service need not log it again.
+                            context.error_logged = True
+                    raise
+                if not log_ok or (sample_rate < 1.0 and random.random() >= sample_rate):  # noqa: S311 - sampling
+                    return
+                try:
+                    event = _service_event(base, context, trace, started, "ok", None)
+                    if sample_rate < 1.0:
+                        event["sample_rate"] = sample_rate
+                    if log_bodies:
+                        if _decoded(context):
+                            event["request"] = self._body(context.request, limit)
+                        event["response"] = self._body(context.response, limit)
                     if log_headers:
                         event["headers"] = dict(context.headers)
                     if select is not None:
                         event = select(event)
-                    if method == "error":
-                        event["exc_info"] = exc
                     event["event"] = "call"
-                    emit(method, event)
-                    raise
-                if not log_ok or (sample_rate < 1.0 and random.random() >= sample_rate):  # noqa: S311 - sampling
-                    return
-                event = _service_event(base, context, trace, started, "ok", None)
-                if sample_rate < 1.0:
-                    event["sample_rate"] = sample_rate
-                if log_bodies:
-                    if _decoded(context):
-                        event["request"] = self._body(context.request, limit)
-                    event["response"] = self._body(context.response, limit)
-                if log_headers:
-                    event["headers"] = dict(context.headers)
-                if select is not None:
-                    event = select(event)
-                event["event"] = "call"
-                emit("info", event)
+                    emit("info", event)
+                except Exception as failure:  # logging never turns an answered call into an error
+                    _event_failed(emit, base, "ok", failure)
             finally:
                 reset_request_id(bound)
                 reset_trace(trace_token)
@@ -382,6 +392,28 @@ class LoggingPlugin(Plugin):
                 context.retried.append({"attempt": context.attempt, "status": context.status})  # type: ignore[attr-defined]
 
         return logging_attempt
+
+
+_FAILED_AFTER_HANDLER = "the handler succeeded; a hook failed after it, and the answer became this error"
+
+stdlib_logger = logging.getLogger("pyservice.logging")
+
+
+def _event_failed(
+    emit: Callable[[str, dict[str, Any]], None], base: Mapping[str, Any], outcome: str, failure: Exception
+) -> None:
+    """Say that a call's event could not be built or written, in an event of its own; never raises.
+
+    The call's answer stands: a failure to log it must not change it.
+    """
+    event = dict(base)
+    event["outcome"] = outcome
+    event["detail"] = f"the call event could not be written: {type(failure).__name__}: {str(failure)[:200]}"
+    event["event"] = "call"
+    try:
+        emit("error", event)
+    except Exception:  # the sink itself fails: the stdlib logger is the last resort
+        stdlib_logger.exception("pyservice-logging could not write the event of a %s call", outcome)
 
 
 def _no_emit(method_name: str, event_dict: dict[str, Any]) -> None:

@@ -7,10 +7,18 @@ import re
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["DEFAULT_PATTERNS", "MASK", "Redactor", "normalize_key"]
+__all__ = ["DEFAULT_PATTERNS", "MASK", "MAX_DEPTH", "TRUNCATED", "Redactor", "normalize_key"]
 
 #: What replaces a secret.
 MASK = "[REDACTED]"
+
+#: The deepest nesting walked: a container below it is replaced by :data:`TRUNCATED`.
+#: Well under Python's recursion limit and orjson's (254), so a body nested as
+#: deep as any JSON parser accepts is logged, truncated, and never fails the call.
+MAX_DEPTH = 64
+
+#: What replaces a container nested deeper than :data:`MAX_DEPTH`.
+TRUNCATED = f"[TRUNCATED: nested deeper than {MAX_DEPTH} levels]"
 
 #: Key names and glob patterns masked whatever the configuration says. They
 #: cover the Authorization, Cookie, API-key and signature headers and the
@@ -40,8 +48,9 @@ _NOT_DIGIT = re.compile(r"\D")
 _CARD_MIN, _CARD_MAX = 13, 19
 # The smallest integer with _CARD_MIN digits: smaller ones cannot be card numbers.
 _CARD_INT = 10 ** (_CARD_MIN - 1)
+_CARD_FLOAT = float(_CARD_INT)
 # Values that can hold no secret: neither walked nor matched.
-_ATOMS = frozenset({float, bool, type(None)})
+_ATOMS = frozenset({bool, type(None)})
 # The digit-run regex costs microseconds on a 32-character hex id, so an ASCII
 # string is first mapped byte by byte (digits, spaces and dashes to "1", the
 # rest to "0") and searched for 13 "1"s in a row: every string the regex can
@@ -96,9 +105,13 @@ class Redactor:
     spelling; patterns may use ``*``, ``?`` and ``[...]`` globs. A matching
     key's whole value is masked, whatever its type. Card-number-like values
     (13 to 19 digits passing the Luhn check, spaces and dashes allowed) are
-    masked wherever they appear, as strings, inside strings, or as integers.
-    Dicts, lists and tuples are walked; other objects are left to the
-    renderer.
+    masked wherever they appear: as strings, inside strings, as integers,
+    as floats whose text holds one (``4111111111111111.0``), and in
+    dict keys (a key holding one is replaced by its masked text; a key
+    named like a secret masks its value). Dicts, lists and tuples are
+    walked, :data:`MAX_DEPTH` levels deep: a container below that is
+    replaced by :data:`TRUNCATED`, so the walk and the renderer stay
+    bounded however deep the input. Other objects are left to the renderer.
 
     Args:
         patterns: key names or glob patterns to mask, added to
@@ -125,9 +138,9 @@ class Redactor:
         self._exact = frozenset(exact)
         self._glob = re.compile("|".join(globs)) if globs else None
         self._card_numbers = card_numbers
-        self._cache: dict[str, bool] = {}
+        self._cache: dict[str, bool | str] = {}
         # The processor's own decisions by top-level key: exc_info is never masked there.
-        self._event_keys: dict[str, bool] = {}
+        self._event_keys: dict[Any, bool | str] = {}
         # Top-level keys known to need no masking, for plain_json's set comparison.
         self._plain_keys: set[str] = set()
         self.mask = mask
@@ -136,18 +149,46 @@ class Redactor:
         """Tell whether values under ``key`` are masked."""
         if not isinstance(key, str):
             return False
-        cache = self._cache
-        found = cache.get(key)
+        found = self._cache.get(key)
         if found is None:
-            folded = normalize_key(key)
-            found = folded in self._exact or (self._glob is not None and self._glob.match(folded) is not None)
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[key] = found
+            found = self._decide(key)
+        return found is True
+
+    def _decide(self, key: str) -> bool | str:
+        """What to do with ``key``: ``True`` masks its value, a string replaces the key, ``False`` keeps both.
+
+        Remembered: keys come again and again, so a key seen before costs a lookup.
+        """
+        cache = self._cache
+        folded = normalize_key(key)
+        found: bool | str = folded in self._exact or (self._glob is not None and self._glob.match(folded) is not None)
+        if not found and self._card_numbers and _may_hold_card(key):
+            masked = _DIGIT_RUN.sub(self._mask_run, key)
+            if masked != key:
+                found = masked
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = found
         return found
 
-    def redact(self, value: Any) -> Any:
-        """``value`` with its secrets masked; containers are copied, never changed in place."""
+    def _other_key(self, key: Any) -> bool | str:
+        """The decision for a key that is not a string: an integer or float holding a card number is masked."""
+        kind = type(key)
+        if kind is int:
+            return self.mask if self._redact_int(key) is self.mask else False
+        if kind is float:
+            return self.mask if self._redact_float(key) is self.mask else False
+        return False
+
+    def redact(self, value: Any, depth: int = 0) -> Any:
+        """``value`` with its secrets masked; containers are copied, never changed in place.
+
+        Args:
+            value: what to redact.
+            depth: how deeply ``value`` is nested already; containers more
+                than :data:`MAX_DEPTH` levels down are replaced by
+                :data:`TRUNCATED`.
+        """
         kind = type(value)
         if kind is str:
             if self._card_numbers and _may_hold_card(value):
@@ -155,24 +196,41 @@ class Redactor:
             return value
         if kind in _ATOMS:
             return value
-        if kind is dict or isinstance(value, Mapping):  # Containers are Mappings, not dicts
-            cache = self._cache
-            mask = self.mask
-            redact = self.redact
-            redacted = {}
-            for key, item in value.items():
-                secret = cache.get(key) if type(key) is str else False
-                if secret is None:
-                    secret = self.is_secret(key)
-                redacted[key] = mask if secret else item if type(item) in _ATOMS else redact(item)
-            return redacted
-        if kind is list or kind is tuple or isinstance(value, (list, tuple)):
-            redact = self.redact
-            return [item if type(item) in _ATOMS else redact(item) for item in value]
+        # Numbers before the container checks: isinstance() against an ABC costs more than they do.
         if kind is int:
             return self._redact_int(value)
+        if kind is float:
+            if value >= _CARD_FLOAT or value <= -_CARD_FLOAT:
+                return self._redact_float(value)
+            return value
+        if kind is dict or isinstance(value, Mapping):  # Containers are Mappings, not dicts
+            if depth >= MAX_DEPTH:
+                return TRUNCATED
+            depth += 1
+            cache = self._cache
+            mask = self.mask
+            walk = self.redact
+            redacted: dict[Any, Any] = {}
+            for key, item in value.items():
+                found = cache.get(key) if type(key) is str else self._other_key(key)
+                if found is None:
+                    found = self._decide(key)
+                if found is False:
+                    redacted[key] = item if type(item) in _ATOMS else walk(item, depth)
+                elif found is True:
+                    redacted[key] = mask
+                else:
+                    # The key itself held a card number: its masked text, kept apart from a key already there.
+                    redacted[_free_key(redacted, found)] = item if type(item) in _ATOMS else walk(item, depth)
+            return redacted
+        if kind is list or kind is tuple or isinstance(value, (list, tuple)):
+            if depth >= MAX_DEPTH:
+                return TRUNCATED
+            depth += 1
+            walk = self.redact
+            return [item if type(item) in _ATOMS else walk(item, depth) for item in value]
         if isinstance(value, str):
-            return self.redact(str(value))
+            return self.redact(str(value), depth)
         return value
 
     def _redact_int(self, value: int) -> Any:
@@ -182,13 +240,25 @@ class Redactor:
                 return self.mask
         return value
 
+    def _redact_float(self, value: float) -> Any:
+        # A card number sent as a JSON number with a fraction or an exponent
+        # (4111111111111111.0) is a float: its shortest text (what the renderer
+        # writes, and what plain_json's digit-run check reads) is looked at as
+        # a string is, and a match masks the whole number.
+        if self._card_numbers and (value >= _CARD_FLOAT or value <= -_CARD_FLOAT):
+            text = repr(value)
+            if _DIGIT_RUN.sub(_mask_cards, text) != text:
+                return self.mask
+        return value
+
     def plain_json(self, event_dict: Mapping[str, Any], line: bytes) -> bool:
         """Tell whether redacting ``event_dict`` would change nothing, from its JSON rendering.
 
         ``line`` must be ``event_dict`` rendered by orjson *without* a
         ``default`` (an object orjson cannot render itself, such as a
         non-dict mapping, must send the event to :meth:`__call__` instead).
-        It is plain when every top-level key is known not to be secret, it
+        It is plain when every top-level key is known to need nothing (not
+        secret, no card number), it
         holds no nested object or array, it is ASCII (the digit-run regex
         also matches non-ASCII digits) and no 13 digits, spaces or dashes
         follow one another: then no value is a container to walk, and no
@@ -210,7 +280,7 @@ class Redactor:
         found = True
         for key in event_dict:
             # The renderer needs exc_info itself: an event with it always takes the full path.
-            if key == "exc_info" or self.is_secret(key):
+            if key == "exc_info" or type(key) is not str or self._decide(key) is not False:
                 found = False
             else:
                 plain.add(key)
@@ -224,26 +294,36 @@ class Redactor:
         """Mask the secrets of one event dict (the structlog processor protocol).
 
         Each value is looked at once: a secret key's value is masked without
-        being read; ``None``, booleans and floats are left alone; a string
-        is searched for card numbers only when it is long enough to hold
-        one, an integer only when it has enough digits; containers are
-        walked (copied). Key decisions are remembered, so a key seen before
-        costs one dict lookup.
+        being read; ``None`` and booleans are left alone; a string is
+        searched for card numbers only when it is long enough to hold one, a
+        number only when it has enough digits; containers are walked
+        (copied). Key decisions are remembered, so a key seen before costs
+        one dict lookup. A key holding a card number is replaced by its
+        masked text (the event is then a new dict, in the same order).
         """
         keys = self._event_keys
         mask = self.mask
         cards = self._card_numbers
+        renamed: list[tuple[Any, Any]] | None = None
         for key, value in event_dict.items():
-            secret = keys.get(key)
-            if secret is None:
+            found = keys.get(key)
+            if found is None:
                 # The renderer needs exc_info itself; formatted tracebacks are strings, redacted below.
-                secret = key != "exc_info" and self.is_secret(key)
+                if key == "exc_info":
+                    found = False
+                elif type(key) is str:
+                    found = self._decide(key)
+                else:
+                    found = self._other_key(key)
                 if len(keys) >= _CACHE_LIMIT:
                     keys.clear()
-                keys[key] = secret
-            if secret:
+                keys[key] = found
+            if found is True:
                 event_dict[key] = mask
                 continue
+            if found is not False:
+                renamed = renamed or []
+                renamed.append((key, found))
             kind = type(value)
             if kind is str:
                 if cards and len(value) >= _CARD_MIN and _may_hold_card(value):
@@ -251,6 +331,25 @@ class Redactor:
             elif kind is int:
                 if cards and (value >= _CARD_INT or value <= -_CARD_INT):
                     event_dict[key] = self._redact_int(value)
+            elif kind is float:
+                if cards and (value >= _CARD_FLOAT or value <= -_CARD_FLOAT):
+                    event_dict[key] = self._redact_float(value)
             elif kind not in _ATOMS and key != "exc_info":
                 event_dict[key] = self.redact(value)
-        return event_dict
+        if renamed is None:
+            return event_dict
+        new_keys = dict(renamed)
+        result: dict[Any, Any] = {}
+        for key, value in event_dict.items():
+            result[_free_key(result, new_keys[key]) if key in new_keys else key] = value
+        return result
+
+
+def _free_key(taken: Mapping[Any, Any], key: Any) -> Any:
+    """``key``, or ``key`` with ``#2``, ``#3``... when ``taken`` holds it: masked keys never overwrite each other."""
+    if key not in taken:
+        return key
+    number = 2
+    while f"{key}#{number}" in taken:
+        number += 1
+    return f"{key}#{number}"
