@@ -34,3 +34,19 @@ def test_a_connection_is_kept_for_the_next_call(connections):
     [kept] = connections._idle
     connections.call(time.monotonic() + 2, "PING")
     assert connections._idle == [kept]
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_once(connections, redis_url):
+    # As after a Redis restart: the kept socket is closed by the server, and the next call still answers.
+    client_id = connections.call(time.monotonic() + 2, "CLIENT", "ID")
+    with redis.Redis.from_url(redis_url, socket_timeout=5) as admin:
+        assert admin.client_kill_filter(_id=client_id) == 1
+    assert connections.call(time.monotonic() + 2, "PING") in (b"PONG", "PONG", True)
+    assert connections.call(time.monotonic() + 2, "CLIENT", "ID") != client_id
+
+
+def test_a_new_connection_that_fails_is_not_tried_again(redis_url):
+    # Nothing listens there: the error is the caller's at once, not a second attempt's.
+    pool = redis.ConnectionPool(host="127.0.0.1", port=1, socket_timeout=1)
+    with pytest.raises(redis.ConnectionError):
+        DeadlineConnections(pool).call(time.monotonic() + 2, "PING")

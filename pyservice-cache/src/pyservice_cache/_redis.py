@@ -7,6 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 import redis
+from pyservice.redis import DeadlineConnections
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -77,6 +78,9 @@ class RedisBackend(Backend):
         # A command that finds its pooled connection broken dials again once:
         # a connect and the command, each within socket_timeout.
         self.timeout = 2 * socket_timeout
+        # GET and SET, every call's commands, take the short way to the socket
+        # (half redis.Redis's CPU per command); the rest go through the client.
+        self._bounded = DeadlineConnections(client.connection_pool)
         self._release = client.register_script(_RELEASE)
 
     @staticmethod
@@ -87,15 +91,15 @@ class RedisBackend(Backend):
     def get(self, key: str) -> bytes | None:
         """The entry under ``key``."""
         try:
-            value = self.client.get(key)
+            value: bytes | None = self._bounded.call(time.monotonic() + self.timeout, "GET", key)
         except redis.RedisError as exc:
             raise BackendUnavailable(f"GET on {self._where} failed: {type(exc).__name__}: {exc}") from exc
-        return value  # type: ignore[return-value]
+        return value
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` with a ``PX`` expiry of ``ttl`` seconds."""
         try:
-            self.client.set(key, value, px=max(1, int(ttl * 1000)))
+            self._bounded.call(time.monotonic() + self.timeout, "SET", key, value, "PX", max(1, int(ttl * 1000)))
         except redis.RedisError as exc:
             raise BackendUnavailable(f"SET on {self._where} failed: {type(exc).__name__}: {exc}") from exc
 
@@ -158,6 +162,7 @@ class RedisBackend(Backend):
 
     def close(self) -> None:
         """Close the pooled connections."""
+        self._bounded.close()
         self.client.close()
 
     def __repr__(self) -> str:
