@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
+import logging
 import os
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -87,11 +91,100 @@ def _label(function: Any) -> str:
     return str(getattr(function, "__name__", None) or type(function).__name__)
 
 
+logger = logging.getLogger("pyservice")
+
+# The owners started in this process, oldest first; a fork's child starts its own.
+_running: list[weakref.ref[Owner]] = []
+# The owners whose plugins have start or stop work, to re-arm their lazy start in a forked child.
+_with_lifecycle: weakref.WeakSet[Owner] = weakref.WeakSet()
+_lifecycle_lock = threading.RLock()
+
+
+def stop_started() -> None:
+    """Stop every Service and Client started in this process, the last started first.
+
+    Registered with ``atexit``; a server whose workers leave with
+    ``os._exit`` calls it when a worker stops.
+    """
+    while _running:
+        owner = _running[-1]()
+        if owner is None:
+            _running.pop()
+        else:
+            owner.stop()
+
+
+def _forked() -> None:
+    # In the child: what the parent started is the parent's to stop; every owner starts again on first use.
+    _running.clear()
+    for owner in list(_with_lifecycle):
+        owner._started_in = None
+        routes = owner.__dict__.get("_compiled")
+        if not isinstance(routes, _StartFirst):
+            owner._compiled = routes  # wrapped again by Owner.__setattr__
+
+
+atexit.register(stop_started)
+os.register_at_fork(after_in_child=_forked)
+
+
+class _StartFirst(dict[str, Any]):
+    """An owner's routes that start its plugins on the first lookup in a process, then step aside.
+
+    The first call (or health probe) pays for the start, and composes the
+    routes if they were not yet (``composed`` false); later calls read the
+    plain routes, so the hot path never asks whether the plugins started.
+    Truthy even when empty, since a client reads ``self._compiled or
+    self.compile()``.
+    """
+
+    __slots__ = ("composed", "owner")
+
+    owner: Owner
+    composed: bool
+
+    def __bool__(self) -> bool:
+        return True
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._routes().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._routes()[key]
+
+    def _routes(self) -> Mapping[str, Any]:
+        owner = self.owner
+        owner.start()
+        if not self.composed:
+            return owner.compile()  # started now: what compile() assigns stays plain
+        plain = dict(self)
+        if owner.__dict__.get("_compiled") is self:
+            object.__setattr__(owner, "_compiled", plain)
+        return plain
+
+
 class Owner:
     """Base of Service and Client: builds the api, the plugins, the hook list."""
 
     side: ClassVar[str] = ""
     scopes: ClassVar[tuple[str, ...]] = ()
+    _lifecycle: bool = False
+    _started_in: int | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Both sides' compile() assign the composed routes here; routes composed before this process
+        # started its plugins are wrapped, so that the first call starts them (after the fork, in a worker).
+        # Not composed yet (None) is wrapped too, since a call compiles through a path that returns the plain routes.
+        if name == "_compiled" and self._lifecycle and self._started_in != os.getpid():
+            routes = _StartFirst(value or {})
+            routes.owner = self
+            routes.composed = value is not None
+            value = routes
+        object.__setattr__(self, name, value)
+
+    def compile(self) -> Mapping[str, Any]:
+        """Compose each operation's chain; done once, before the first call (Service and Client say more)."""
+        raise NotImplementedError
 
     def __init__(self, available_plugins: Iterable[type[Plugin]], api: Mapping[str, Any]) -> None:
         # This side's own plugin config (a client's secret), passed beside the description, never part of it.
@@ -117,6 +210,66 @@ class Owner:
             plugin = classes[name](self.api.plugins[name])
             self.plugins.append(plugin)
             plugin.setup(self)  # type: ignore[arg-type]
+        base_start, base_stop = Plugin.start, Plugin.stop
+        if any(type(p).start is not base_start or type(p).stop is not base_stop for p in self.plugins):
+            self._lifecycle = True
+            _with_lifecycle.add(self)
+            self._compiled = None  # now wrapped: the first call starts the plugins
+
+    def start(self) -> None:
+        """Start the plugins in this process (``Plugin.start``), outermost first; once per process.
+
+        The first call (or health probe) in a process does it, so a server's
+        workers each start their own after the fork. Call it to start ahead
+        of the first call.
+
+        Raises:
+            Exception: what a plugin's ``start`` raised; the plugins started
+                before it are stopped again, and the next call tries again.
+        """
+        if not self._lifecycle:
+            return
+        pid = os.getpid()
+        with _lifecycle_lock:
+            if self._started_in == pid:
+                return
+            started: list[Plugin] = []
+            try:
+                for plugin in self.plugins:
+                    plugin.start(self)  # type: ignore[arg-type]
+                    started.append(plugin)
+            except BaseException:
+                self._stop(started)
+                raise
+            self._started_in = pid
+            _running.append(weakref.ref(self))
+
+    def stop(self) -> None:
+        """Stop the plugins started in this process (``Plugin.stop``), innermost first.
+
+        Called for you when a worker of ``pyservice serve`` stops and at
+        interpreter exit; does nothing where ``start`` did not run. A
+        plugin's exception is logged, and the others still stop. A later
+        call starts the plugins again.
+        """
+        with _lifecycle_lock:
+            for position in range(len(_running) - 1, -1, -1):
+                if _running[position]() is self:
+                    del _running[position]
+            if self._started_in != os.getpid():
+                return
+            self._started_in = None
+            self._stop(self.plugins)
+            routes = self.__dict__.get("_compiled")
+            if not isinstance(routes, _StartFirst):
+                self._compiled = routes  # wrapped again: a later call starts the plugins again
+
+    def _stop(self, plugins: list[Plugin]) -> None:
+        for plugin in reversed(plugins):
+            try:
+                plugin.stop(self)  # type: ignore[arg-type]
+            except Exception:
+                logger.exception("%s %s: plugin %r failed to stop", self.side, self.api.name, plugin.name)
 
     def plugin(
         self,

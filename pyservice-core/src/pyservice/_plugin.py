@@ -78,10 +78,35 @@ class Plugin:
     def setup(self, owner: Service | Client) -> None:
         """Register this plugin's hooks on ``owner``.
 
-        Called once, when the Service or Client is built, in the order the
-        api's ``plugins`` lists them. ``owner.side`` tells which side this is.
+        Called once, when the Service or Client is built, in the resolved
+        order (the api's ``plugins`` listing, changed where ``after`` and
+        ``before`` say so). ``owner.side`` tells which side this is. Under
+        ``pyservice serve`` that is in the master process, before the
+        workers fork: make no connection, thread or lock here that a call
+        will use, but in ``start``, which runs in each worker.
         """
         raise NotImplementedError(f"plugin {self.name!r} does not implement setup()")
+
+    def start(self, owner: Service | Client) -> None:
+        """Make this process's resources: connection pools, clients, threads.
+
+        Called once in each process that serves (or calls), before its
+        first call: in every worker, after the fork, never in a server's
+        master process, whose resources a fork would share between workers.
+        Plugins are started in the resolved order, outermost first. When
+        one raises, the ones already started are stopped and the call that
+        triggered it fails; the next call tries again. Does nothing unless
+        overridden.
+        """
+
+    def stop(self, owner: Service | Client) -> None:
+        """Close what ``start`` made, when the process stops.
+
+        Called once in each process where ``start`` ran, in reverse order:
+        when a worker stops (after its last call), at interpreter exit
+        otherwise, or by ``owner.stop()``. An exception is logged and the
+        other plugins are still stopped. Does nothing unless overridden.
+        """
 
     def operation_config(self, operation: Operation) -> Mapping[str, Any] | None:
         """This plugin's config for one operation.
