@@ -15,10 +15,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
+    from ._client import ClientContext
     from ._container import Container
 
 __all__ = [
     "ApiDescription",
+    "AttemptHook",
     "EndpointDescription",
     "Handler",
     "HealthDescription",
@@ -65,13 +67,28 @@ class RequestHook(Protocol):
 
 
 class OperationHook(Protocol):
-    """An operation-scope hook (and, on a client, an attempt hook's sibling).
+    """An operation-scope hook: ``hook(request, response, context)``.
 
-    Around the handler, with the decoded request and the response to fill;
-    continues the call with ``context.process_request()``.
+    On a service, around the handler, with the decoded request and the
+    response to fill; on a client, around encoding the request, every HTTP
+    attempt and decoding the answer. Continues the call with
+    ``context.process_request()``.
     """
 
     def __call__(self, request: Container, response: Container, context: Any, /) -> object: ...
+
+
+class AttemptHook(Protocol):
+    """A client's attempt-scope hook: ``hook(context)`` around each HTTP attempt, retries included.
+
+    Sees the encoded ``context.body`` and may change the outgoing
+    ``context.headers`` (a signature made again for each retry); after
+    ``context.process_request()`` returns, ``context.http_response`` and
+    ``context.status`` hold the attempt's answer, and setting
+    ``context.retry_after`` asks for the call to be sent again.
+    """
+
+    def __call__(self, context: ClientContext, /) -> object: ...
 
 
 #: A readiness check (``service.add_readiness_check``): returns None when
