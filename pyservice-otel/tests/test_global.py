@@ -44,4 +44,4 @@ def test_set_global_installs_the_plugins_providers():
 
 def test_an_application_that_sets_its_provider_after_start_up_gets_the_spans_from_then_on():
     result = run("before_the_application_sets_a_provider_calls_make_no_spans")
-    assert sorted(result["spans"]) == ["things/get_thing"] * 3
+    assert result == {"spans": ["things/get_thing"]}

@@ -123,8 +123,9 @@ def service_hook(
             # No-op providers: nothing to record, so nothing to pay for.
             context.process_request()
             return
-        started = perf_counter()
+        started = 0.0
         if measuring:
+            started = perf_counter()
             instruments.active.add(1, base)
         span = None
         recording = False

@@ -7,6 +7,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from os import getpid
+from time import monotonic
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -349,6 +350,7 @@ class Telemetry:
         _LIVE.add(self)
         self._global_tracer: TracerProvider | None = None
         self._global_meter: MeterProvider | None = None
+        self._next_global_check = 0.0
         self.tracer_provider: TracerProvider | None = None
         self.meter_provider: MeterProvider | None = None
 
@@ -400,11 +402,19 @@ class Telemetry:
         ``None``: before the first call, in a process forked since (the
         fork hook clears it), and, with ``"global"`` providers that are
         OpenTelemetry's no-op ones, while the application has not set its
-        own yet (so calls made until then skip all span and measurement work).
+        own yet (so calls made until then skip all span and measurement work;
+        the application's providers are used within a second of being set).
         """
         instruments = self._instruments
-        if instruments is not None and self._pid == getpid() and not self._global_changed():
-            return instruments  # still waiting for the application's providers
+        if instruments is not None and self._pid == getpid():
+            # Still waiting for the application's providers. Asking OpenTelemetry costs
+            # two environment lookups, so it is asked at most once a second.
+            now = monotonic()
+            if now < self._next_global_check:
+                return instruments
+            self._next_global_check = now + 1.0
+            if not self._global_changed():
+                return instruments
         with self._lock:
             if self._instruments is None or self._pid != getpid() or self._global_changed():
                 self._build()
