@@ -66,6 +66,21 @@ database = next(plugin for plugin in service.plugins if isinstance(plugin, SQLAl
 Base.metadata.create_all(database.engine)
 
 
+@service.plugin("request", operations=["get_item"])
+def cache_status(context):
+    """Tell the caller what the cache did, in the Cache-Status header (RFC 9211).
+
+    The cache plugin notes it on the call (context.annotations["cache"]); its
+    hook sits inside this one, so a hit passes back through here too.
+    """
+    context.process_request()
+    outcome = context.annotations.get("cache")
+    if outcome == "hit":
+        context.response_headers.append(("Cache-Status", "pyservice-cache; hit"))
+    elif outcome is not None:
+        context.response_headers.append(("Cache-Status", f"pyservice-cache; fwd={outcome}"))
+
+
 @service.operation("put_item")
 def put_item(request, response, context):
     item = request.item
