@@ -1,6 +1,6 @@
 """A frozen PostgreSQL (SIGSTOP): every call answered 503 within its deadline, nothing lost, nothing left open.
 
-The server is a private one (``private_postgres.py``): the machine's own is
+The server is a private one (``pyservice.testing.PrivatePostgres``): the machine's own is
 never frozen. A frozen server's kernel still acknowledges TCP, so neither
 keepalives nor ``tcp_user_timeout`` notice it; the plugin's watchdog does.
 """
@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from private_postgres import PrivatePostgres, wait_until
+from private_postgres import sessions, started_postgres, wait_until
 from pyservice.testing import WSGITransport, client_for
 from sa_testapp import make_app
 from sqlalchemy import text
@@ -23,7 +23,7 @@ APPLICATION = "pssa-frozen"
 
 @pytest.fixture(scope="module")
 def server():
-    postgres = PrivatePostgres()
+    postgres = started_postgres()
     yield postgres
     postgres.close()
 
@@ -117,8 +117,8 @@ def test_after_a_frozen_database_thaws_no_session_of_ours_is_idle_in_transaction
     server.thaw()
     client.put_item(name="after")
     # The server ends the sessions whose sockets the watchdog shut as soon as it reads them again.
-    assert wait_until(lambda: "idle in transaction" not in server.sessions(APPLICATION))
-    assert server.sessions(APPLICATION)  # the query does see our sessions
+    assert wait_until(lambda: "idle in transaction" not in sessions(server, APPLICATION))
+    assert sessions(server, APPLICATION)  # the query does see our sessions
 
 
 def test_readiness_reports_a_frozen_database_within_the_probe_timeout(service, frozen):

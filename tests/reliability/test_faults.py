@@ -18,7 +18,7 @@ import pytest
 import requests
 from pyservice.testing import LiveServer
 
-from .servers import PrivatePostgres, PrivateRedis
+from .servers import PrivatePostgres, PrivateRedis, private
 
 APPS = Path(__file__).parent / "apps"
 
@@ -35,7 +35,7 @@ def eventually(check, seconds=15.0):
 
 @pytest.fixture
 def redis():
-    server = PrivateRedis()
+    server = private(PrivateRedis)
     server.start()
     yield server
     server.close()
@@ -93,7 +93,7 @@ def test_redis_stopped_and_restarted_throttle_fails_closed_then_recovers(redis):
 
 @pytest.fixture(scope="module")
 def postgres():
-    server = PrivatePostgres()
+    server = private(PrivatePostgres)
     server.start()
     yield server
     server.close()

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -40,7 +38,7 @@ import pytest
 import requests
 from pyservice.testing import LiveServer
 
-from .servers import PrivatePostgres, PrivateRedis
+from .servers import PrivatePostgres, PrivateRedis, private
 
 APPS = Path(__file__).parent / "apps"
 #: The deadline each call sends, in seconds.
@@ -69,22 +67,6 @@ def eventually(check, seconds=15.0):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(0.1)
-
-
-def signal_postgres(server: PrivatePostgres, number: int) -> None:
-    """Send ``number`` to the postmaster and every backend: a postmaster alone frozen leaves backends answering."""
-    postmaster = int((server.dir / "data" / "postmaster.pid").read_text().split()[0])
-    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
-    for pid in [postmaster, *map(int, children)]:
-        try:
-            os.kill(pid, number)
-        except ProcessLookupError:
-            pass  # a backend that ended since pgrep listed it
-
-
-def signal_redis(server: PrivateRedis, number: int) -> None:
-    assert server.process is not None
-    os.kill(server.process.pid, number)
 
 
 @dataclass
@@ -180,7 +162,7 @@ def postgres():
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    server = PrivatePostgres()
+    server = private(PrivatePostgres)
     try:
         server.start()
         engine = create_engine(server.url, poolclass=NullPool)
@@ -189,11 +171,7 @@ def postgres():
         engine.dispose()
         yield server
     finally:
-        try:
-            signal_postgres(server, signal.SIGCONT)
-        except (OSError, ValueError):
-            pass  # never started
-        server.close()
+        server.close()  # thawed first
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +201,7 @@ def frozen_postgres_run(postgres) -> FrozenRun:
                 thread.start()
             try:
                 time.sleep(1.0)
-                signal_postgres(postgres, signal.SIGSTOP)
+                postgres.freeze()
                 run.frozen_at = time.monotonic()
                 try:
                     time.sleep(1.0)  # the workers are in calls to the frozen database by now
@@ -232,7 +210,7 @@ def frozen_postgres_run(postgres) -> FrozenRun:
                     run.probe = (time.monotonic() - started, answer.status_code, answer.json())
                     time.sleep(max(0.0, run.frozen_at + FROZEN_FOR - time.monotonic()))
                 finally:
-                    signal_postgres(postgres, signal.SIGCONT)
+                    postgres.thaw()
                     run.thawed_at = time.monotonic()
 
                 def succeeded_after_thaw() -> bool:
@@ -252,7 +230,7 @@ def frozen_postgres_run(postgres) -> FrozenRun:
             run.stored = stored_ids(postgres)
             run.output = server.output()
     finally:
-        signal_postgres(postgres, signal.SIGCONT)
+        postgres.thaw()
     print(f"\nfrozen PostgreSQL, {DEADLINE:g} s deadlines: {run.summary()}")
     return run
 
@@ -329,7 +307,7 @@ def test_readiness_answers_503_while_both_workers_are_stuck_in_frozen_calls(post
         client = pyservice.Client(operations=["read"], endpoint={"port": server.port}, retries=0)
         client.read()
         results: list[tuple[float, int | None, str]] = []
-        signal_postgres(postgres, signal.SIGSTOP)
+        postgres.freeze()
         try:
             threads = [
                 threading.Thread(target=lambda: results.append(timed_call(client, "read", {}, deadline=long_deadline)))
@@ -345,7 +323,7 @@ def test_readiness_answers_503_while_both_workers_are_stuck_in_frozen_calls(post
             for thread in threads:
                 thread.join(timeout=2 * long_deadline)
         finally:
-            signal_postgres(postgres, signal.SIGCONT)
+            postgres.thaw()
     print(
         f"\nreadiness while both workers are in frozen calls: {answer.status_code} in {seconds:.2f} s; calls {results}"
     )
@@ -375,7 +353,7 @@ def test_calls_on_kept_alive_connections_to_a_frozen_postgresql_are_answered_wit
         for client in clients:
             client.read()
         results: list[tuple[float, int | None, str]] = []
-        signal_postgres(postgres, signal.SIGSTOP)
+        postgres.freeze()
         try:
             threads = [
                 threading.Thread(target=lambda c=client: results.append(timed_call(c, "read", {}, keep_alive=True)))
@@ -386,7 +364,7 @@ def test_calls_on_kept_alive_connections_to_a_frozen_postgresql_are_answered_wit
             for thread in threads:
                 thread.join(timeout=3 * (DEADLINE + 3 * MARGIN))
         finally:
-            signal_postgres(postgres, signal.SIGCONT)
+            postgres.thaw()
         print(f"\nkept-alive calls to a frozen PostgreSQL, {DEADLINE:g} s deadlines: {sorted(results)}")
         assert len(results) == len(clients)
         assert {(status, name) for _, status, name in results} <= {
@@ -402,12 +380,10 @@ def test_calls_on_kept_alive_connections_to_a_frozen_postgresql_are_answered_wit
 
 @pytest.fixture(scope="module")
 def redis():
-    server = PrivateRedis()
+    server = private(PrivateRedis)
     server.start()
     yield server
-    if server.process is not None:
-        signal_redis(server, signal.SIGCONT)
-    server.close()
+    server.close()  # thawed first
 
 
 @pytest.fixture(scope="module")
@@ -420,11 +396,11 @@ def redis_service(redis):
 
 @pytest.fixture
 def frozen_redis(redis):
-    signal_redis(redis, signal.SIGSTOP)
+    redis.freeze()
     # Past both plugins' retry_interval (0.2 s) since any earlier failure: the next call asks the frozen Redis.
     time.sleep(0.5)
     yield redis
-    signal_redis(redis, signal.SIGCONT)
+    redis.thaw()
 
 
 def post(server: LiveServer, operation: str) -> tuple[float, requests.Response]:
@@ -452,11 +428,11 @@ def counted(server: LiveServer, operation: str) -> bool:
 def test_a_frozen_redis_is_a_cache_miss_served_by_the_handler_within_the_deadline(redis_service, redis):
     assert eventually(lambda: cache_hits(redis_service))
     stored = post(redis_service, "cached")[1].json()["computed"]
-    signal_redis(redis, signal.SIGSTOP)
+    redis.freeze()
     try:
         answers = [post(redis_service, "cached") for _ in range(6)]
     finally:
-        signal_redis(redis, signal.SIGCONT)
+        redis.thaw()
     print(f"\ncache, frozen Redis: {[f'{seconds:.2f}' for seconds, _ in answers]} s")
     assert [answer.status_code for _, answer in answers] == [200] * 6
     computed = [answer.json()["computed"] for _, answer in answers]
@@ -468,7 +444,7 @@ def test_a_frozen_redis_is_a_cache_miss_served_by_the_handler_within_the_deadlin
 def test_the_cache_hits_again_after_redis_thaws(redis_service, frozen_redis):
     for _ in range(3):
         post(redis_service, "cached")
-    signal_redis(frozen_redis, signal.SIGCONT)
+    frozen_redis.thaw()
     assert eventually(lambda: cache_hits(redis_service))
 
 
@@ -491,7 +467,7 @@ def test_a_frozen_redis_lets_calls_through_uncounted_within_the_deadline_when_op
 
 def test_the_throttle_counts_again_after_redis_thaws(redis_service, frozen_redis):
     assert post(redis_service, "limited_closed")[1].status_code == 503
-    signal_redis(frozen_redis, signal.SIGCONT)
+    frozen_redis.thaw()
     assert eventually(lambda: counted(redis_service, "limited_closed"))
     assert eventually(lambda: counted(redis_service, "limited_open"))
 

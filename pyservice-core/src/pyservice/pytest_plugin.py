@@ -12,10 +12,17 @@ Fixtures:
 - ``service_client``: a factory of in-process clients,
   ``service_client(service)`` (see :func:`~pyservice.testing.client_for`),
   closed after the test.
+- ``private_redis``, ``private_postgres``: a started server of the test's own
+  (:class:`~pyservice.testing.PrivateRedis`,
+  :class:`~pyservice.testing.PrivatePostgres`), which it may stop, restart
+  and freeze; closed after the test. For a server shared by a module, make
+  one in a fixture of your own and pass
+  :class:`~pyservice.testing.PrivateServerUnavailable` to :func:`unavailable`.
 
-Where Redis or PostgreSQL does not answer, the tests that ask for them are
-skipped with the reason, unless ``PYSERVICE_REQUIRE_SERVICES=1`` is set (CI
-sets it): then they fail, so a missing service never passes as green.
+Where Redis or PostgreSQL does not answer (or, for the private servers, is
+not installed), the tests that ask for them are skipped with the reason,
+unless ``PYSERVICE_REQUIRE_SERVICES=1`` is set (CI sets it): then they fail,
+so a missing service never passes as green.
 """
 
 from __future__ import annotations
@@ -23,20 +30,20 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
 
 from ._client import Client
-from .testing import LiveServer, client_for
+from .testing import LiveServer, PrivatePostgres, PrivateRedis, PrivateServerUnavailable, client_for
 
 REQUIRE_SERVICES_ENV = "PYSERVICE_REQUIRE_SERVICES"
 REDIS_ENV = "PYSERVICE_TEST_REDIS"
 POSTGRESQL_ENV = "PYSERVICE_TEST_POSTGRESQL"
 
 
-def unavailable(what: str, reason: str) -> None:
+def unavailable(what: str, reason: str) -> NoReturn:
     """Skip the calling test because ``what`` is missing, or fail it in CI.
 
     Use it for any test that needs something from outside Python (a server,
@@ -113,3 +120,25 @@ def service_client() -> Iterator[Callable[..., Client]]:
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A started ``redis-server`` of the test's own; skips (or fails in CI) without the binary."""
+    try:
+        server = PrivateRedis()
+    except PrivateServerUnavailable as exc:
+        unavailable("a private Redis", str(exc))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A started PostgreSQL cluster of the test's own; skips (or fails in CI) without the binaries."""
+    try:
+        server = PrivatePostgres()
+    except PrivateServerUnavailable as exc:
+        unavailable("a private PostgreSQL", str(exc))
+    with server:
+        yield server

@@ -7,6 +7,9 @@
   the length of a ``with`` block: the client's own hooks still run.
 - :class:`LiveServer` runs a Service under ``pyservice serve`` (a real
   multi-worker server) on a free loopback port, and stops it afterwards.
+- :class:`PrivateRedis` and :class:`PrivatePostgres` start servers of the
+  test's own, which a fault test may stop, restart and freeze without
+  touching the machine's.
 """
 
 from __future__ import annotations
@@ -32,11 +35,23 @@ from requests.structures import CaseInsensitiveDict
 from ._client import Client, ClientContext
 from ._container import Container
 from ._plugin import Plugin
+from ._ports import free_port
+from ._private_servers import PrivatePostgres, PrivateRedis, PrivateServerUnavailable
 from ._transport import ClientResponse
 from ._wire import encode, loads
 from .typing import WSGIApplication
 
-__all__ = ["LiveServer", "Stub", "WSGITransport", "client_for", "free_port", "stub"]
+__all__ = [
+    "LiveServer",
+    "PrivatePostgres",
+    "PrivateRedis",
+    "PrivateServerUnavailable",
+    "Stub",
+    "WSGITransport",
+    "client_for",
+    "free_port",
+    "stub",
+]
 
 
 class WSGITransport(requests.adapters.BaseAdapter):
@@ -222,13 +237,6 @@ def stub(
         else:
             stubs[operation] = previous
         client._compiled = None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveServer:
