@@ -113,7 +113,7 @@ class Health:
 class Api:
     """An api description, checked and with its defaults filled.
 
-    Build one with :func:`parse_api`; Service and Client do it for you and
+    Build one with ``parse_api``; Service and Client do it for you and
     keep it as ``service.api`` and ``client.api``.
     """
 

@@ -4,8 +4,8 @@ An authentication plugin proves a principal with a scheme (an API key, a
 signed request, a JWT); a call nobody authenticated comes from an address.
 A bare string cannot tell ``"127.0.0.1"`` the JWT subject from ``127.0.0.1``
 the anonymous peer, nor the signing key's principal ``"signer"`` from a JWT
-whose subject is ``"signer"``. A :class:`Caller` carries its kind and
-scheme, and its :attr:`~Caller.key` spells them out.
+whose subject is ``"signer"``. A ``Caller`` carries its kind and
+scheme, and its ``key`` spells them out.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ class Caller:
     Three kinds, made by the class methods, never by the constructor:
 
     - ``principal``: on a service, a principal an authentication plugin
-      proved, with the scheme that proved it (:meth:`principal`);
+      proved, with the scheme that proved it (``principal``);
     - ``anonymous``: on a service, a call nobody authenticated, by the
-      address it came from (:meth:`anonymous`);
+      address it came from (``anonymous``);
     - ``credential``: on a client, the credential its plugins send, by a
-      fingerprint that never holds the secret (:meth:`credential`).
+      fingerprint that never holds the secret (``credential``).
 
     Two identities are equal when their keys are, and only then.
 
@@ -117,7 +117,7 @@ class Caller:
         """A client's credential, by a fingerprint; its key is ``"credential:<scheme>:<fingerprint>"``.
 
         Args:
-            scheme: how the credential is sent (as for :meth:`principal`).
+            scheme: how the credential is sent (as for ``principal``).
             fingerprint: a digest of the credential that does not reveal it
                 (pyservice-auth sends a SHA-256 of it); never the secret.
 

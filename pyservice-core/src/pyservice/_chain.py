@@ -25,7 +25,7 @@ class Context:
 
     A fresh context is made for each call. Hooks keep their own objects on
     it as attributes (``context.session``); the names documented on
-    :class:`~pyservice.ServiceContext` and :class:`~pyservice.ClientContext`
+    ``ServiceContext`` and ``ClientContext``
     are the core's.
 
     Attributes:
@@ -34,7 +34,7 @@ class Context:
         response: the call's response fields.
         side: ``"service"`` or ``"client"``.
         annotations: fields plugins left about this call for observers, by
-            :meth:`annotate`; empty until one does.
+            ``annotate``; empty until one does.
         traceparent: the W3C ``traceparent`` of this call's own span
             (``00-<trace id>-<span id>-<flags>``), set by the first plugin
             that gives the call a trace id (a tracing or a logging plugin);
@@ -43,10 +43,10 @@ class Context:
             carry one trace id whichever plugin comes first. On a client,
             inside ``attempt`` hooks it is the current attempt's span.
         deadline: the ``time.monotonic()`` time by which the call must be
-            answered, or ``None`` without one; :meth:`time_left` says how
+            answered, or ``None`` without one; ``time_left`` says how
             long that is.
 
-    A handler's ``context`` is a :class:`~pyservice.ServiceContext`
+    A handler's ``context`` is a ``ServiceContext``
     (``context.service``, ``context.headers``, ``context.caller``...):
     annotate it with that class; this base class has what both sides share.
     """

@@ -2,7 +2,7 @@
 
 The client sends ``Pyservice-Timeout: <seconds>``; the service turns it into
 an absolute ``time.monotonic()`` deadline on the context and, while the call
-runs, in :data:`current_deadline`, where a Client called from the handler
+runs, in ``current_deadline``, where a Client called from the handler
 finds it, caps its own timeout and sends what is left further on.
 """
 

@@ -155,7 +155,7 @@ class ServiceGroup:
     __call__ = wsgi_application
 
     def describe_chain(self, operation: str | None = None, *, deadline: bool = False, verbose: bool = False) -> str:
-        """The composed chain of each service's operations; see :meth:`Service.describe_chain`."""
+        """The composed chain of each service's operations; see ``Service.describe_chain``."""
         return "".join(
             service.describe_chain(operation, deadline=deadline, verbose=verbose)
             for service in self.services

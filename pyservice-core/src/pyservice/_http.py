@@ -495,7 +495,7 @@ class Worker:
         }
 
     async def serve(self, sock: Any, graceful_timeout: float) -> None:
-        """Serve connections from the listening ``sock`` until :meth:`stop`, then drain."""
+        """Serve connections from the listening ``sock`` until ``stop``, then drain."""
         loop = self._loop = asyncio.get_running_loop()
         self.clock = loop.time
         self._stopped = loop.create_future()

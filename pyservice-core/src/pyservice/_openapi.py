@@ -240,7 +240,7 @@ def _health_paths(service: Service) -> dict[str, Any]:
 
 
 def openapi_document(service: Service, server_url: str | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``service``; see :meth:`Service.openapi`."""
+    """The OpenAPI 3.1 document of ``service``; see ``Service.openapi``."""
     api = service.api
     paths: dict[str, Any] = {
         api.endpoint.path_for(api.version, name): {"post": _operation(service, name)} for name in api.operations
@@ -256,7 +256,7 @@ def openapi_document(service: Service, server_url: str | None = None) -> dict[st
 
 
 def merged_document(services: Sequence[Service], server_url: str | None = None) -> dict[str, Any]:
-    """One OpenAPI 3.1 document for several services; see :meth:`ServiceGroup.openapi`.
+    """One OpenAPI 3.1 document for several services; see ``ServiceGroup.openapi``.
 
     Their paths never clash (the group refuses it), but their operation
     names may: two versions both have ``greet``. OpenAPI wants each

@@ -17,7 +17,7 @@ class _Required:
         return "REQUIRED"
 
 
-#: The default of an :class:`Option` that must be given.
+#: The default of an ``Option`` that must be given.
 REQUIRED: Any = _Required()
 
 _TYPE_NAMES = {
@@ -47,7 +47,7 @@ class Option:
     Args:
         type: the accepted type, or a tuple of them. ``float`` accepts
             integers too; ``int`` and ``float`` never accept booleans.
-        default: the value used when the key is missing; :data:`REQUIRED`
+        default: the value used when the key is missing; ``REQUIRED``
             makes the key mandatory.
         doc: one sentence for the documentation and ``pyservice chain``.
         secret: mask the value wherever configuration is shown.
@@ -98,7 +98,7 @@ class Option:
         return value
 
     def validate(self, key: str, value: Any) -> Any:
-        """Return ``value`` checked and converted, or raise :class:`ApiError` naming ``key``."""
+        """Return ``value`` checked and converted, or raise ``ApiError`` naming ``key``."""
         types = self.type if isinstance(self.type, tuple) else (self.type,)
         # A secret's value never appears in an error message, only its type.
         shown = f"*** ({type(value).__name__})" if self.secret else describe(value)

@@ -35,7 +35,7 @@ class Plugin:
 
     A plugin package registers its subclass under the ``pyservice.plugins``
     entry-point group; naming it in the api description's ``plugins``
-    builds it with its checked config, then calls :meth:`setup` with the
+    builds it with its checked config, then calls ``setup`` with the
     Service or Client it belongs to. ``setup`` registers hooks through the
     same ``owner.plugin(...)`` decorator application code uses.
 
@@ -127,7 +127,7 @@ class Plugin:
 
         Args:
             config: the config to show; this plugin's own by default, or an
-                operation's (:meth:`operation_config`).
+                operation's (``operation_config``).
         """
         shown = self.config if config is None else config
         return {

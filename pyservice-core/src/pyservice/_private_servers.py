@@ -70,8 +70,8 @@ class PrivateRedis(_PrivateServer):
     """A ``redis-server`` on a free port that keeps nothing on disk.
 
     ``with PrivateRedis() as server:`` starts it and closes it after; or call
-    :meth:`start` and :meth:`close`. :meth:`stop` and :meth:`start` again
-    restart it on the same port (empty); :meth:`freeze` (SIGSTOP) leaves its
+    ``start`` and ``close``. ``stop`` and ``start`` again
+    restart it on the same port (empty); ``freeze`` (SIGSTOP) leaves its
     port and connections open with nothing answering, as a hung server does.
 
     Raises:
@@ -136,7 +136,7 @@ class PrivatePostgres(_PrivateServer):
 
     Trust authentication for the user ``postgres``; ``fsync`` off (its data
     is thrown away). Run as root, it runs as the ``postgres`` user, as
-    PostgreSQL requires. :meth:`freeze` stops the postmaster and every
+    PostgreSQL requires. ``freeze`` stops the postmaster and every
     backend: freezing the postmaster alone leaves the backends answering.
 
     Raises:

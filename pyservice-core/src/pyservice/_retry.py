@@ -156,7 +156,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class BudgetOptions:
-    """An api's ``retry_budget``: see :class:`RetryBudget`."""
+    """An api's ``retry_budget``: see ``RetryBudget``."""
 
     ratio: float = 0.2
     per_second: float = 10.0
@@ -165,7 +165,7 @@ class BudgetOptions:
 
 @dataclass(frozen=True)
 class BreakerOptions:
-    """An api's ``circuit_breaker``: see :class:`CircuitBreaker`."""
+    """An api's ``circuit_breaker``: see ``CircuitBreaker``."""
 
     failures: int = 5
     reset: float = 5.0
@@ -407,7 +407,7 @@ class CircuitBreaker:
 
     ``closed``: every attempt goes; ``failures`` consecutive failed attempts
     (a transport failure, or an answer 502, 503 or 504) open it. ``open``:
-    calls fail at once with :class:`CircuitOpen` for ``reset`` seconds.
+    calls fail at once with ``CircuitOpen`` for ``reset`` seconds.
     ``half_open``: up to ``probes`` attempts go through; the first that
     succeeds closes it, one that fails opens it again. Any other answer,
     an error included, counts as a success: the service is there.
@@ -415,7 +415,7 @@ class CircuitBreaker:
     Attributes:
         endpoint: the base URL it guards.
         state: ``"closed"``, ``"open"`` or ``"half_open"`` (read
-            :meth:`current_state` for what the next call would meet).
+            ``current_state`` for what the next call would meet).
         failures: consecutive failed attempts.
         opened: times it opened.
     """

@@ -3,7 +3,7 @@
 Three servers, chosen by measurement (docs/deploying.md has the numbers):
 
 - ``pyservice`` (the default): our own prefork server on uvloop and
-  httptools (:mod:`pyservice._http`, :mod:`pyservice._prefork`). It reads each
+  httptools (``pyservice._http``, ``pyservice._prefork``). It reads each
   request whole, under a whole-request deadline, before the application runs,
   so stalled and trickled bodies hold no worker, and it calls the application
   inline, with no thread hand-off: the fastest of the three on our calls.
@@ -210,8 +210,8 @@ def serve(target: str, options: ServeOptions | None = None, **flags: Any) -> Non
 
     Args:
         target: ``module:attribute`` of the Service or ServiceGroup.
-        options: how to serve it; defaults to :class:`ServeOptions`' defaults.
-        **flags: fields of :class:`ServeOptions`, instead of ``options``.
+        options: how to serve it; defaults to ``ServeOptions``' defaults.
+        **flags: fields of ``ServeOptions``, instead of ``options``.
 
     Raises:
         SystemExit: a flag is wrong, the service cannot be imported, or the

@@ -64,7 +64,7 @@ class ServiceContext(Context):
         response_body: the encoded answer once the response is encoded; a
             request-scope hook that stops the call may set it to answer with
             these bytes.
-        caller_identity: who is calling, as a :class:`~pyservice.Caller`:
+        caller_identity: who is calling, as a ``Caller``:
             the principal an authentication plugin proved with its scheme,
             else the anonymous caller by address (the one the plugin resolved
             through trusted proxies, else the socket's peer). Never ``None``.
@@ -84,7 +84,7 @@ class ServiceContext(Context):
             error with its traceback, so the service does not log it again.
         deadline: the ``time.monotonic()`` time by which the caller wants
             its answer (from its ``Pyservice-Timeout`` header), or ``None``
-            when it sent none; :meth:`time_left` says how long that is.
+            when it sent none; ``time_left`` says how long that is.
     """
 
     side = "service"
@@ -175,7 +175,7 @@ class ServiceContext(Context):
 
 
 class _LazyAttribute:
-    """A context attribute computed on its first read (:meth:`ServiceContext.add_lazy_attribute`).
+    """A context attribute computed on its first read (``ServiceContext.add_lazy_attribute``).
 
     A non-data descriptor: once computed, the value is stored on the
     context, which Python looks in before the class.
@@ -583,14 +583,14 @@ class Service(Owner):
 
     ``Service(**api)`` checks the description, builds the plugins it names
     (outermost first) and lets them register their hooks. Handlers and more
-    hooks are then registered with the :meth:`operation` and :meth:`plugin`
-    decorators, and :attr:`wsgi_application` serves it under any WSGI server.
+    hooks are then registered with the ``operation`` and ``plugin``
+    decorators, and ``wsgi_application`` serves it under any WSGI server.
 
     Args:
         available_plugins: plugin classes to use by name without installing
             them (tests, application-private plugins); they take precedence
             over installed plugins of the same name.
-        **api: the api description's keys; see :doc:`/api-description`.
+        **api: the api description's keys; see docs/api-description.md.
 
     Raises:
         ApiError: the description is wrong; the message names the key.
@@ -600,7 +600,7 @@ class Service(Owner):
         exceptions: exception classes by name: ``service.exceptions.DoesNotExist``.
         plugins: the plugin instances named in the description, in order.
         readiness: the checks the readiness endpoint runs; add to them with
-            :meth:`add_readiness_check`.
+            ``add_readiness_check``.
         side: ``"service"``.
     """
 

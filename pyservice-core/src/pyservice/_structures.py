@@ -2,7 +2,7 @@
 
 A structure is written in the api description as a list of field names (each
 required, any JSON value) or as a mapping of field name to type spec; see
-docs/structures.md. :func:`parse_structure` checks what is written and
+docs/structures.md. ``parse_structure`` checks what is written and
 compiles it into two sets of closures:
 
 - a fast one, ``accept(data) -> bool``, that fills defaults (and drops

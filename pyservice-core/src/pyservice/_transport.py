@@ -7,7 +7,7 @@ several times its calls per second (docs/performance.md). A user who needs
 ``requests``' adapters or auth passes a ``requests.Session`` and the same
 Client runs on it.
 
-Both hand attempt hooks the same :class:`ClientResponse`.
+Both hand attempt hooks the same ``ClientResponse``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ClientResponse:
     """One HTTP answer, as attempt hooks see it (``context.http_response``).
 
     The same object whichever transport carried the call. Read the body
-    with :attr:`content`: it is read once, at most the Client's
+    with ``content``: it is read once, at most the Client's
     ``max_response_size`` bytes, and kept, so a hook that reads it leaves
     it for the Client too.
 
@@ -400,7 +400,7 @@ class HTTPTransport:
         limit: int,
         cancel: Cancel | None = None,
     ) -> ClientResponse:
-        """POST ``body`` on a pooled connection; see :class:`Transport`."""
+        """POST ``body`` on a pooled connection; see ``Transport``."""
         pool = target.pool
         connection = pool.acquire(time.monotonic())
         try:
@@ -564,7 +564,7 @@ class RequestsTransport:
         limit: int,
         cancel: Cancel | None = None,
     ) -> ClientResponse:
-        """POST ``body`` through the session; see :class:`Transport`.
+        """POST ``body`` through the session; see ``Transport``.
 
         A cancelled attempt cannot be interrupted here: it is closed when
         its answer arrives.

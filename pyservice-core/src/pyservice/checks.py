@@ -1,4 +1,4 @@
-"""Value checks for :class:`~pyservice.Option`, shared by the core and plugins.
+"""Value checks for ``Option``, shared by the core and plugins.
 
 Each check takes the value (already of the Option's type), returns the value
 to keep, and raises ``ValueError`` saying what was expected; the Option adds

@@ -36,7 +36,7 @@ def exception_class(name: str) -> type[BaseException]:
 
     Returns:
         The builtin exception of that name if there is one, else a subclass of
-        :class:`ServiceException` that is the same object on every call.
+        ``ServiceException`` that is the same object on every call.
 
     Raises:
         AttributeError: ``name`` is not a valid exception name, or names a
@@ -61,7 +61,7 @@ def exception_class(name: str) -> type[BaseException]:
 
 
 class ExceptionNamespace:
-    """Attribute access to :func:`exception_class`: ``service.exceptions.DoesNotExist``."""
+    """Attribute access to ``exception_class``: ``service.exceptions.DoesNotExist``."""
 
     __slots__ = ()
 

@@ -7,17 +7,17 @@ Fixtures:
 - ``postgresql_url``: the PostgreSQL database tests may use
   (``PYSERVICE_TEST_POSTGRESQL``, default
   ``postgresql://postgres@127.0.0.1:5432/test``).
-- ``live_server``: a factory of :class:`~pyservice.testing.LiveServer`
+- ``live_server``: a factory of ``LiveServer``
   instances, stopped after the test.
 - ``service_client``: a factory of in-process clients,
-  ``service_client(service)`` (see :func:`~pyservice.testing.client_for`),
+  ``service_client(service)`` (see ``client_for``),
   closed after the test.
 - ``private_redis``, ``private_postgres``: a started server of the test's own
-  (:class:`~pyservice.testing.PrivateRedis`,
-  :class:`~pyservice.testing.PrivatePostgres`), which it may stop, restart
+  (``PrivateRedis``,
+  ``PrivatePostgres``), which it may stop, restart
   and freeze; closed after the test. For a server shared by a module, make
   one in a fixture of your own and pass
-  :class:`~pyservice.testing.PrivateServerUnavailable` to :func:`unavailable`.
+  ``PrivateServerUnavailable`` to ``unavailable``.
 
 Where Redis or PostgreSQL does not answer (or, for the private servers, is
 not installed), the tests that ask for them are skipped with the reason,
@@ -109,7 +109,7 @@ def live_server() -> Iterator[Callable[..., LiveServer]]:
 
 @pytest.fixture
 def service_client() -> Iterator[Callable[..., Client]]:
-    """Make in-process clients: ``service_client(service)``, with :func:`~pyservice.testing.client_for`'s options."""
+    """Make in-process clients: ``service_client(service)``, with ``client_for``'s options."""
     made: list[Client] = []
 
     def make(service: Any, api: Mapping[str, Any] | None = None, **options: Any) -> Client:

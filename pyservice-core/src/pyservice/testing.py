@@ -1,13 +1,13 @@
 """Helpers for testing services, clients and plugins.
 
-- :func:`client_for` builds a Client wired to a Service in-process: the
+- ``client_for`` builds a Client wired to a Service in-process: the
   real WSGI application answers, both sides' plugins run, bodies are
   encoded and decoded, and no socket is opened.
-- :func:`stub` replaces the HTTP exchange of one operation of a Client for
+- ``stub`` replaces the HTTP exchange of one operation of a Client for
   the length of a ``with`` block: the client's own hooks still run.
-- :class:`LiveServer` runs a Service under ``pyservice serve`` (a real
+- ``LiveServer`` runs a Service under ``pyservice serve`` (a real
   multi-worker server) on a free loopback port, and stops it afterwards.
-- :class:`PrivateRedis` and :class:`PrivatePostgres` start servers of the
+- ``PrivateRedis`` and ``PrivatePostgres`` start servers of the
   test's own, which a fault test may stop, restart and freeze without
   touching the machine's.
 """
@@ -154,7 +154,7 @@ def client_for(
 
 
 class Stub:
-    """What :func:`stub` yields: the calls the stubbed operation received.
+    """What ``stub`` yields: the calls the stubbed operation received.
 
     Attributes:
         operation: the stubbed operation's name.
@@ -201,7 +201,7 @@ def stub(
             raises) for each call; for answers that depend on the request.
 
     Yields:
-        A :class:`Stub` recording the calls.
+        A ``Stub`` recording the calls.
 
     Raises:
         AttributeError: the client's api does not declare ``operation``.
