@@ -120,3 +120,45 @@ def test_every_plugin_config_key_is_documented_in_its_readme(package):
         keys = {*plugin.options, *plugin.operation_options, *plugin.api_keys, *plugin.operation_keys}
         missing = sorted(key for key in keys if f"`{key}`" not in text)
         assert not missing, f"{package}/README.md does not document {missing}"
+
+
+# A Sphinx role (":meth:`x`") that mkdocstrings would show literally in the API reference.
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:meth|attr|doc|class|func|data|mod|exc|obj|ref|term):(?:`|<code>)")
+
+
+def test_no_docstring_of_the_core_carries_a_sphinx_role():
+    # The API reference renders pyservice-core's docstrings (mkdocstrings reads Markdown, not reST).
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted(ROOT.glob("pyservice-core/src/**/*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if SPHINX_ROLE.search(line)
+    ]
+    assert not found, "write ``name`` (Markdown code) instead of a Sphinx role:\n" + "\n".join(found)
+
+
+def test_the_rendered_site_shows_no_sphinx_role(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = [
+        f"{page.relative_to(site)}: ...{text[max(0, match.start() - 40) : match.end() + 40]}..."
+        for page in sorted(site.rglob("*.html"))
+        for text in [page.read_text()]
+        for match in SPHINX_ROLE.finditer(text)
+    ]
+    assert not found, "raw Sphinx roles in the rendered site:\n" + "\n".join(found)
