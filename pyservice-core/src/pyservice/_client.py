@@ -183,12 +183,12 @@ def _exchange(context: ClientContext) -> None:
     if budget is not None:
         budget.deposit()
     breaker = client.circuit_breaker
+    probe = False if breaker is None else _admit(context, breaker)
     failures = 0
     while True:
         context.attempt += 1
         if context.attempt > 1 or context._capped:
             _cap_to_deadline(context, policy.attempt_timeout)
-        probe = False if breaker is None else _admit(context, breaker)
         context._steps = route.attempt_steps
         context._next = 0
         try:
@@ -199,10 +199,10 @@ def _exchange(context: ClientContext) -> None:
             failures += 1
             if failures >= attempts or not policy.retries_error(exc):
                 raise
-            delay = policy.delay(failures)
-            if not _may_retry(context, delay, budget):
+            next_probe = _next_attempt(context, policy.delay(failures), budget, breaker)
+            if next_probe is None:
                 raise
-            time.sleep(delay)
+            probe = next_probe
             continue
         except BaseException:
             if breaker is not None:
@@ -216,19 +216,16 @@ def _exchange(context: ClientContext) -> None:
         if asked is not None:
             # An attempt hook read the answer as "not done, try again later".
             context.retry_after = None
-            if time.monotonic() + asked < context.deadline:
-                _discard(context.http_response)
-                time.sleep(asked)
-                continue
-            context.annotate(retry_deadline=True)
+            next_probe = _next_attempt(context, asked, None, breaker)
         elif status in route.statuses and failures + 1 < attempts:
             failures += 1
-            delay = policy.delay(failures)
-            if _may_retry(context, delay, budget):
-                _discard(context.http_response)
-                time.sleep(delay)
-                continue
-        break
+            next_probe = _next_attempt(context, policy.delay(failures), budget, breaker)
+        else:
+            break
+        if next_probe is None:
+            break  # no further attempt: this answer is the call's
+        probe = next_probe
+        _discard(context.http_response)
     _read_answer(context)
 
 
@@ -240,14 +237,29 @@ def _carries_key(headers: Mapping[str, str]) -> bool:
     return any(name.lower() == "idempotency-key" for name in headers)
 
 
-def _may_retry(context: ClientContext, delay: float, budget: RetryBudget | None) -> bool:
+def _next_attempt(
+    context: ClientContext, delay: float, budget: RetryBudget | None, breaker: CircuitBreaker | None
+) -> bool | None:
+    # Whether another attempt goes, after waiting ``delay``: None when the
+    # deadline, the budget or the breaker says no (the last outcome is then
+    # the call's), else whether it is the breaker's half-open probe.
     if time.monotonic() + delay >= context.deadline:
         context.annotate(retry_deadline=True)
-        return False
+        return None
     if budget is not None and not budget.withdraw():
         context.annotate(retry_budget="exhausted")
+        return None
+    if delay > 0:
+        time.sleep(delay)
+        if time.monotonic() >= context.deadline:
+            context.annotate(retry_deadline=True)
+            return None
+    if breaker is None:
         return False
-    return True
+    try:
+        return _admit(context, breaker)
+    except CircuitOpen:
+        return None
 
 
 def _admit(context: ClientContext, breaker: CircuitBreaker) -> bool:
