@@ -399,3 +399,20 @@ def test_a_plugin_hook_error_names_the_plugin():
     with pytest.raises(ApiError) as raised:
         pyservice.Service(operations=["op"], plugins={"broken": {}}, available_plugins=[Broken])
     assert raised.value.key == "plugins.broken"
+
+
+def test_a_client_without_the_plugin_raises_its_exception_by_name_when_the_api_lists_it():
+    quota = plugin_class(exceptions={"QuotaExceeded": 429})
+    service = build(quota, exceptions=["QuotaExceeded"])
+
+    @service.operation()
+    def op(request, response, context):
+        raise service.exceptions.QuotaExceeded("over quota")
+
+    # The client's description leaves the plugin out (it is not installed there), and keeps the names.
+    client = client_for(service, {"operations": ["op"], "exceptions": ["QuotaExceeded"]})
+    with pytest.raises(client.exceptions.QuotaExceeded, match="over quota"):
+        client.op()
+    without_the_name = client_for(service, {"operations": ["op"]})
+    with pytest.raises(pyservice.ServiceError):
+        without_the_name.op()
