@@ -37,6 +37,7 @@ def make_service(auth: Mapping[str, Any], operations: Any = None, **api: Any) ->
         response.principal = None if principal is None else principal.id
         response.roles = None if principal is None else sorted(principal.roles)
         response.caller = context.caller
+        response.identity = context.caller_identity.key
         response.got = dict(request)
 
     for name in service.api.operations:

@@ -104,10 +104,51 @@ def test_an_unknown_operation_allow_entry_fails_at_start_up() -> None:
 
 
 def test_allow_rules_match_as_documented() -> None:
-    rule = parse_allow(["principal:a", "role:r"])
-    assert rule == AllowRule(principals=frozenset({"a"}), roles=frozenset({"r"}))
+    rule = parse_allow(["principal:a", "role:r", "jwt:c"])
+    assert rule == AllowRule(principals=frozenset({"a"}), roles=frozenset({"r"}), callers=frozenset({"jwt:c"}))
     assert rule.permits(Principal("a"))
     assert rule.permits(Principal("b", frozenset({"r"})))
     assert not rule.permits(Principal("b", frozenset({"x"})))
     assert not rule.permits(None)
     assert not parse_allow([]).permits(Principal("a"))
+
+
+def test_the_handler_sees_the_caller_identity_with_its_scheme() -> None:
+    service = service_with(["anonymous"])
+    assert as_(WRITER, service)[1]["identity"] == "api_key:svc-writer"
+    assert as_(None, service)[1]["identity"] == "anonymous:127.0.0.1"
+
+
+def test_a_rule_naming_the_scheme_admits_only_that_scheme() -> None:
+    rule = parse_allow(["signed:signer"])
+    assert rule.permits(Principal("signer", scheme="signed"))
+    assert not rule.permits(Principal("signer", scheme="jwt"))
+    assert not rule.permits(Principal("signer", scheme="api_key"))
+
+
+def test_a_bare_principal_matches_the_id_of_any_scheme() -> None:
+    rule = parse_allow(["principal:signer"])
+    assert rule.permits(Principal("signer", scheme="signed"))
+    assert rule.permits(Principal("signer", scheme="jwt"))
+
+
+def test_an_api_key_rule_naming_the_scheme_lets_its_principal_call() -> None:
+    service = service_with(["api_key:svc-reader"])
+    assert (as_(READER, service)[0], as_(WRITER, service)[0]) == (200, 403)
+
+
+def test_a_bare_principal_with_several_modes_fails_at_start_up() -> None:
+    config = {"mode": ["api_key", "signed"], "api_keys": API_KEYS, "pepper": PEPPER, "keys": {"k": "s" * 32}}
+    with pytest.raises(ApiError, match=r"plugins\.auth\.allow.*'principal:svc-reader'.*'api_key:svc-reader' or"):
+        make_service({**config, "allow": ["principal:svc-reader"]})
+
+
+def test_a_bare_principal_in_an_operation_with_several_modes_names_the_operation() -> None:
+    config = {"mode": ["api_key", "signed"], "api_keys": API_KEYS, "pepper": PEPPER, "keys": {"k": "s" * 32}}
+    with pytest.raises(ApiError, match=r"operations\.other\.plugins\.auth\.allow"):
+        make_service(config, {"echo": {}, "other": {"plugins": {"auth": {"allow": ["principal:x"]}}}})
+
+
+def test_a_rule_naming_a_scheme_the_service_does_not_accept_fails_at_start_up() -> None:
+    with pytest.raises(ApiError, match=r"plugins\.auth\.allow.*'jwt:svc-reader' names the scheme 'jwt'"):
+        service_with(["jwt:svc-reader"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, MutableMapping
@@ -16,9 +17,26 @@ from ._signing import SIGNED_HEADERS, authorization_header, canonical_request, s
 if TYPE_CHECKING:
     from ._plugin import Auth
 
-__all__ = ["new_nonce", "setup_client"]
+__all__ = ["credential_identity", "new_nonce", "setup_client"]
 
 _SIGNED = frozenset(SIGNED_HEADERS)
+# Separates these digests from any other SHA-256 of the same credential.
+_FINGERPRINT_LABEL = b"pyservice-auth client credential\x00"
+# Where the identity hook leaves the token it asked the provider for, for the first attempt.
+_FIRST_TOKEN = "_pyservice_auth_first_token"  # noqa: S105 - an attribute name, not a secret
+
+
+def credential_identity(scheme: str, credential: str) -> pyservice.Caller:
+    """The ``context.caller_identity`` of a client sending ``credential`` by ``scheme``.
+
+    A SHA-256 of the credential (API key, signing key id and secret, or
+    bearer token), labelled, of which 128 bits are kept: the same
+    credential gives the same identity in every process, and the identity
+    does not reveal it. Every credential this plugin sends is long and
+    random (or signed, for a JWT), so the digest cannot be searched back.
+    """
+    digest = hashlib.sha256(_FINGERPRINT_LABEL + credential.encode("utf-8")).hexdigest()[:32]
+    return pyservice.Caller.credential(scheme, digest)
 
 
 def new_nonce() -> str:
@@ -80,11 +98,43 @@ def _static_hook(value: str) -> Any:
     return auth_credentials
 
 
+def _identity_hook(identity: pyservice.Caller) -> Any:
+    def auth_identity(request: pyservice.Container, response: pyservice.Container, context: Any) -> None:
+        # Before the cache's hook, which keys caller-scoped answers on it:
+        # the Authorization header is only added to each HTTP attempt, later.
+        context.caller_identity = identity
+        context.process_request()
+
+    return auth_identity
+
+
+def _provided_token(provider: Callable[[], str]) -> str:
+    token = provider()
+    if not isinstance(token, str) or check_token(token) is None:
+        raise TypeError(f"the auth token_provider must return a JWT string, got {type(token).__name__}")
+    return token
+
+
+def _provider_identity_hook(provider: Callable[[], str]) -> Any:
+    last: list[Any] = [None, None]  # the last token and its identity: hashed once per token
+
+    def auth_identity(request: pyservice.Container, response: pyservice.Container, context: Any) -> None:
+        token = _provided_token(provider)
+        seen, identity = last
+        if token != seen:
+            identity = credential_identity("jwt", token)
+            last[:] = [token, identity]
+        context.caller_identity = identity
+        # The first attempt sends the token the identity was made from; later ones ask afresh.
+        context.__dict__[_FIRST_TOKEN] = token
+        context.process_request()
+
+    return auth_identity
+
+
 def _provider_hook(provider: Callable[[], str]) -> Any:
     def auth_token(context: pyservice.ClientContext) -> None:
-        token = provider()
-        if not isinstance(token, str) or check_token(token) is None:
-            raise TypeError(f"the auth token_provider must return a JWT string, got {type(token).__name__}")
+        token = context.__dict__.pop(_FIRST_TOKEN, None) or _provided_token(provider)
         _set_authorization(context.headers, f"Bearer {token}")
         context.process_request()
 
@@ -92,7 +142,11 @@ def _provider_hook(provider: Callable[[], str]) -> Any:
 
 
 def setup_client(plugin: Auth, client: pyservice.Client) -> None:
-    """Register the attempt hook that sends this client's one credential.
+    """Register the hooks that name and send this client's one credential.
+
+    An operation hook sets ``context.caller_identity`` to the credential's
+    fingerprint (:func:`credential_identity`), for a client-side cache; an
+    attempt hook sends the credential, or signs each attempt.
 
     Raises:
         ApiError: no credential or more than one, one of a scheme ``mode``
@@ -128,13 +182,18 @@ def setup_client(plugin: Auth, client: pyservice.Client) -> None:
             raise pyservice.ApiError("plugins.auth", "signing needs both key_id and secret (or secret_env)")
         clock: Callable[[], float] = config["clock"] or time.time
         hook = _signing_hook(client, config["key_id"], secret.encode("utf-8"), clock)
+        identity = _identity_hook(credential_identity("signed", f"{config['key_id']}\x00{secret}"))
     elif scheme == "api_key":
         assert api_key is not None
         hook = _static_hook(f"{API_KEY_SCHEME} {api_key}")
+        identity = _identity_hook(credential_identity("api_key", api_key))
     elif token is not None:
         hook = _static_hook(f"Bearer {token}")
+        identity = _identity_hook(credential_identity("jwt", token))
     else:
         hook = _provider_hook(provider)
+        identity = _provider_identity_hook(provider)
+    client.plugin("operation", name=plugin.name)(identity)
     client.plugin("attempt", name=plugin.name)(hook)
 
 

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from ._principal import Principal
 
-__all__ = ["AllowRule", "parse_allow"]
+__all__ = ["SCHEMES", "AllowRule", "parse_allow"]
 
 _ANONYMOUS = "anonymous"
 _AUTHENTICATED = "authenticated"
+#: The schemes a rule may name: ``<scheme>:<id>`` admits that id proved by that scheme only.
+SCHEMES = ("api_key", "signed", "jwt")
+_FORMS = "'anonymous', 'authenticated', 'principal:<id>', 'api_key:<id>', 'signed:<id>', 'jwt:<id>' or 'role:<name>'"
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,10 @@ class AllowRule:
     Attributes:
         anonymous: anyone may call, authenticated or not.
         authenticated: any authenticated principal may call.
-        principals: the principal ids that may call.
+        principals: the principal ids that may call, proved by any scheme
+            (bare ``principal:<id>`` entries).
+        callers: the ``<scheme>:<id>`` keys that may call: that id, proved
+            by that scheme only.
         roles: the roles whose holders may call.
     """
 
@@ -28,6 +34,7 @@ class AllowRule:
     authenticated: bool = False
     principals: frozenset[str] = frozenset()
     roles: frozenset[str] = frozenset()
+    callers: frozenset[str] = frozenset()
 
     def permits(self, principal: Principal | None) -> bool:
         """Whether ``principal`` (``None``: not authenticated) may call; nothing listed permits no one."""
@@ -35,16 +42,29 @@ class AllowRule:
             return True
         if principal is None:
             return False
-        if self.authenticated or principal.id in self.principals:
+        if self.authenticated or principal.id in self.principals or principal.caller.key in self.callers:
             return True
         return not self.roles.isdisjoint(principal.roles)
+
+    def ambiguous(self, modes: Iterable[str]) -> str | None:
+        """The first bare ``principal:<id>`` entry, when ``modes`` holds several schemes; else ``None``.
+
+        A bare id matches that id proved by any scheme the service accepts:
+        with one scheme that is exactly one principal, with several it would
+        also admit, say, a JWT whose subject is a signing key's principal.
+        """
+        if len(tuple(modes)) > 1 and self.principals:
+            return min(self.principals)
+        return None
 
 
 def parse_allow(entries: Iterable[object]) -> AllowRule:
     """Compile an ``allow`` list.
 
-    Entries: ``"anonymous"``, ``"authenticated"``, ``"principal:<id>"``,
-    ``"role:<name>"``.
+    Entries: ``"anonymous"``, ``"authenticated"``, ``"principal:<id>"``
+    (that id, proved by whichever scheme the service accepts),
+    ``"<scheme>:<id>"`` with a scheme of :data:`SCHEMES` (that id, proved
+    by that scheme only), ``"role:<name>"``.
 
     Raises:
         ValueError: naming the first entry of another form.
@@ -52,17 +72,23 @@ def parse_allow(entries: Iterable[object]) -> AllowRule:
     anonymous = authenticated = False
     principals: set[str] = set()
     roles: set[str] = set()
+    callers: set[str] = set()
     for entry in entries:
         if entry == _ANONYMOUS:
             anonymous = True
-        elif entry == _AUTHENTICATED:
+            continue
+        if entry == _AUTHENTICATED:
             authenticated = True
-        elif isinstance(entry, str) and entry.startswith("principal:") and len(entry) > len("principal:"):
-            principals.add(entry[len("principal:") :])
-        elif isinstance(entry, str) and entry.startswith("role:") and len(entry) > len("role:"):
-            roles.add(entry[len("role:") :])
+            continue
+        kind, _, name = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+        if not name:
+            raise ValueError(f"expected entries {_FORMS}, got {entry!r}")
+        if kind == "principal":
+            principals.add(name)
+        elif kind == "role":
+            roles.add(name)
+        elif kind in SCHEMES:
+            callers.add(f"{kind}:{name}")
         else:
-            raise ValueError(
-                f"expected entries 'anonymous', 'authenticated', 'principal:<id>' or 'role:<name>', got {entry!r}"
-            )
-    return AllowRule(anonymous, authenticated, frozenset(principals), frozenset(roles))
+            raise ValueError(f"expected entries {_FORMS}, got {entry!r}")
+    return AllowRule(anonymous, authenticated, frozenset(principals), frozenset(roles), frozenset(callers))

@@ -238,6 +238,7 @@ def _operation_hook(
     trusted_proxies: tuple[Network, ...],
 ) -> Callable[[pyservice.ServiceContext], None]:
     resolve = bool(addresses) or bool(trusted_proxies)
+    anonymous = pyservice.Caller.anonymous
 
     def auth(context: pyservice.ServiceContext) -> None:
         address: Any = context.remote_addr
@@ -251,6 +252,8 @@ def _operation_hook(
                 if not addresses.permits(resolved):
                     raise _Refused(Forbidden, FORBIDDEN_MESSAGE, "an address outside the allowed networks")
             context.caller = address
+            # The same object for every anonymous call from one address: nothing allocated.
+            context.caller_identity = anonymous(address)
             principal = authenticator.authenticate(context)
             if not allow.permits(principal):
                 if principal is None:
@@ -264,6 +267,7 @@ def _operation_hook(
         if principal is not None:
             context.principal = principal
             context.caller = principal.id
+            context.caller_identity = principal.caller
         context.process_request()
 
     auth.__qualname__ = f"auth {operation}"
@@ -355,6 +359,26 @@ def _nonce_store(plugin: Auth) -> NonceStore:
     return chosen
 
 
+def _check_allow(plugin: Auth, operation: pyservice.Operation, allow: AllowRule, modes: tuple[str, ...]) -> None:
+    overrides = operation.plugins.get(plugin.name)
+    own = isinstance(overrides, Mapping) and "allow" in overrides
+    where = f"operations.{operation.name}.plugins.auth.allow" if own else "plugins.auth.allow"
+    bare = allow.ambiguous(modes)
+    if bare is not None:
+        either = " or ".join(repr(f"{mode}:{bare}") for mode in modes)
+        raise pyservice.ApiError(
+            where,
+            f"'principal:{bare}' matches that id proved by any of the modes {', '.join(modes)}, which may name"
+            f" different principals: name the scheme ({either}; list several to admit each)",
+        )
+    for key in sorted(allow.callers):
+        scheme = key.partition(":")[0]
+        if scheme not in modes:
+            raise pyservice.ApiError(
+                where, f"{key!r} names the scheme {scheme!r}, which is not among the modes {', '.join(modes) or 'none'}"
+            )
+
+
 def setup_service(plugin: Auth, service: pyservice.Service) -> None:
     """Build the authenticator, and register one request hook per operation the plugin is on for.
 
@@ -402,5 +426,7 @@ def setup_service(plugin: Auth, service: pyservice.Service) -> None:
         # A deny list only ever grows per operation: an override cannot drop a service-wide denial.
         deny = global_deny + tuple(n for n in parse_networks(op_config["deny_from"]) if n not in global_deny)
         addresses = AddressRules(parse_networks(op_config["allow_from"]), deny)
-        hook = _operation_hook(name, authenticator, parse_allow(op_config["allow"]), addresses, trusted)
+        allow = parse_allow(op_config["allow"])
+        _check_allow(plugin, operation, allow, modes)
+        hook = _operation_hook(name, authenticator, allow, addresses, trusted)
         service.plugin("request", operations=[name], name=plugin.name)(hook)
