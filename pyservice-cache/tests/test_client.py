@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from pyservice import ApiError, Caller, Option, Plugin
 from pyservice.testing import client_for
 from pyservice_cache import Cache, cache_of
 
@@ -77,3 +78,66 @@ def test_service_and_client_keys_never_collide_in_one_backend() -> None:
     client = client_for(items.service, api, available_plugins=[Cache])
     assert client.whoami().caller == "127.0.0.1"
     assert len(backend) == 2
+
+
+def test_a_caller_scoped_client_call_that_names_no_caller_is_not_cached() -> None:
+    items = Items(make_api())
+    client = caching_client(items, whoami={"scope": "caller"})
+    client.whoami()
+    client.whoami()
+    assert items.runs["whoami"] == 2
+    assert cache_of(client).stats.bypasses == 2
+
+
+class Ident(Plugin):
+    """Sets the client's credential identity, as pyservice-auth's client side does."""
+
+    name = "ident"
+    options: ClassVar[dict[str, Option]] = {"who": Option(str, "x", "The fingerprint.")}
+
+    def setup(self, owner: Any) -> None:
+        identity = Caller.credential("test", self.config["who"])
+
+        @owner.plugin("operation", name=self.name)
+        def ident(request: Any, response: Any, context: Any) -> None:
+            context.caller_identity = identity
+            context.process_request()
+
+
+def _identified_client(items: Items, who: str, backend: Any) -> Any:
+    api = dict(items.service.api.raw)
+    api["plugins"] = {"ident": {"who": who}, "cache": {"sides": ["client"], "backend": backend}}
+    api["operations"] = {name: {} for name in OPERATIONS}
+    api["operations"]["whoami"] = {"plugins": {"cache": {"scope": "caller"}}}
+    return client_for(items.service, api, available_plugins=[Ident, Cache])
+
+
+def test_client_caller_scope_keys_on_the_credential_identity() -> None:
+    from pyservice_cache import MemoryBackend
+
+    backend = MemoryBackend()
+    items = Items(make_api())
+    alice, bob = _identified_client(items, "a1", backend), _identified_client(items, "b2", backend)
+    alice.whoami()
+    bob.whoami()
+    alice.whoami()
+    bob.whoami()
+    assert items.runs["whoami"] == 2
+    assert cache_of(alice).caller_of("whoami", _Context("a1")) == ["credential:test:a1", None, None]
+
+
+class _Context:
+    def __init__(self, who: str) -> None:
+        self.caller_identity = Caller.credential("test", who)
+        self.headers: dict[str, str] = {}
+
+
+def test_auth_listed_after_the_cache_on_a_client_fails_at_start_up() -> None:
+    items = Items(make_api())
+    api = dict(items.service.api.raw)
+    api["plugins"] = {"cache": {"sides": ["client"]}, "auth": {"mode": "none"}}
+    api["operations"] = {name: {} for name in OPERATIONS}
+    api["operations"]["whoami"] = {"plugins": {"cache": {"scope": "caller"}}}
+    auth = pytest.importorskip("pyservice_auth")
+    with pytest.raises(ApiError, match=r"plugins.*'auth' is listed after 'cache'"):
+        client_for(items.service, api, available_plugins=[Cache, auth.Auth])

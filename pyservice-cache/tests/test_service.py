@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 import pytest
-from pyservice import ApiError
+from pyservice import ApiError, Caller
 from pyservice.exceptions import exception_class
 from pyservice_cache import Backend, Cache, CallCache, MemoryBackend, cache_of
 
@@ -278,8 +278,30 @@ def test_invalidating_a_caller_scoped_answer_needs_the_caller() -> None:
     client.whoami()
     with pytest.raises(ValueError, match="cached per caller: pass caller="):
         items.cache.invalidate("whoami", {})
-    assert items.cache.invalidate("whoami", {}, caller="10.0.0.8") == 0
-    assert items.cache.invalidate("whoami", {}, caller="10.0.0.9") == 1
+    assert items.cache.invalidate("whoami", {}, caller=Caller.anonymous("10.0.0.8")) == 0
+    assert items.cache.invalidate("whoami", {}, caller=Caller.anonymous("10.0.0.9")) == 1
+
+
+def test_a_handler_invalidates_the_current_callers_answer_by_default() -> None:
+    deleted: list[int] = []
+    items = Items(
+        make_api(whoami={"scope": "caller"}),
+        before=lambda request, context: deleted.append(context.cache.invalidate("whoami", {})),
+    )
+    alice, bob = items.client(remote_addr="10.0.0.1"), items.client(remote_addr="10.0.0.2")
+    alice.whoami()
+    bob.whoami()
+    items.items["1"] = 1
+    alice.get_item(id="1")
+    alice.whoami()
+    bob.whoami()
+    assert (deleted, items.runs["whoami"]) == ([1], 3)
+
+
+def test_invalidating_with_a_bare_string_caller_is_refused() -> None:
+    items = Items(make_api(whoami={"scope": "caller"}))
+    with pytest.raises(TypeError, match=r"Caller\.anonymous\('10\.0\.0\.9'\)"):
+        items.cache.invalidate("whoami", {}, caller="10.0.0.9")
 
 
 def test_invalidate_key_deletes_the_entry_under_key_for() -> None:

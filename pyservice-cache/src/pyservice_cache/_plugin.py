@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pyservice import ApiError, Container, Option, Plugin
+from pyservice import ApiError, Caller, Container, Option, Plugin
 from pyservice.checks import positive, positive_int
 from pyservice.exceptions import exception_class, is_exception_name
 
@@ -88,8 +88,10 @@ class Cache(Plugin):
 
     An operation is cached when its ``plugins.cache`` entry names a
     ``scope``: ``"public"`` (one answer for every caller) or ``"caller"``
-    (one per caller; on a service the caller is ``context.caller or
-    context.remote_addr``, on a client the values of ``vary_headers``).
+    (one per caller; on a service the caller is ``context.caller_identity``,
+    on a client its credential identity, set by the auth plugin listed
+    before this one, and the values of ``vary_headers``; a client call with
+    neither is not cached).
     There is no default scope, so no operation shares answers between
     callers by omission. A hit fills the response without calling
     ``context.process_request()``: the handler (on a client, the HTTP
@@ -185,6 +187,8 @@ class Cache(Plugin):
                 owner.plugin("request", operations=[operation.name], name=self.name, innermost=True)(hook)
             else:
                 owner.plugin("operation", operations=[operation.name], name=self.name)(self._client_hook(policy))
+        if side == "client" and "caller" in (policy.scope for policy in self._policies.values()):
+            _check_identity_order(self.name, list(api.plugins))
         if uncached:
             owner.plugin("operation", operations=uncached, name=self.name)(self._attach)
         if side == "service" and isinstance(self.backend, RedisBackend):
@@ -215,8 +219,13 @@ class Cache(Plugin):
                 raise ApiError(f"{path}.negative", f"{name!r} is not one of the api's exceptions ({known})")
             negative[exception_class(name)] = name
         caller: Callable[[Any], Any] | None = None
+        vary_headers: tuple[str, ...] = ()
         if scope == "caller":
-            caller = service_caller if owner.side == "service" else client_caller(tuple(config["vary_headers"]))
+            if owner.side == "service":
+                caller = service_caller
+            else:
+                vary_headers = tuple(config["vary_headers"])
+                caller = client_caller(vary_headers)
         api = owner.api
         return Policy(
             operation.name,
@@ -229,6 +238,7 @@ class Cache(Plugin):
             negative=negative,
             caller=caller,
             side=owner.side,
+            vary_headers=vary_headers,
         )
 
     def _service_hook(self, policy: Policy) -> Callable[[Any], None]:
@@ -299,12 +309,18 @@ class Cache(Plugin):
         """The caller identity ``operation``'s keys use for the call of ``context``.
 
         ``None`` for a public operation, or when the call has no identity.
+        On a service, the call's ``context.caller_identity`` (a
+        :class:`pyservice.Caller`); on a client, the list of its credential
+        identity's key and its ``vary_headers`` values.
 
         Raises:
             ValueError: ``operation`` is not cached by this plugin.
         """
-        caller = self._policy_of(operation).caller
-        return None if caller is None else caller(context)
+        policy = self._policy_of(operation)
+        caller = policy.caller
+        if caller is None or (key := caller(context)) is None:
+            return None
+        return context.caller_identity if policy.side == "service" else key
 
     def key_for(self, operation: str, request: Mapping[str, Any], caller: Any = None) -> str:
         """The key of ``operation``'s answer to ``request``.
@@ -312,20 +328,30 @@ class Cache(Plugin):
         Args:
             operation: a cached operation.
             request: the request fields.
-            caller: the caller's identity, for a caller-scoped operation: the
-                ``context.caller or context.remote_addr`` of a service call, the
-                list of ``vary_headers`` values of a client call.
+            caller: the caller, for a caller-scoped operation: a
+                :class:`pyservice.Caller` (``context.caller_identity`` of a
+                service call, ``Caller.anonymous("10.0.0.9")``; on a client
+                the credential identity, with no ``vary_headers`` values), or
+                what :meth:`caller_of` returned for a call.
 
         Raises:
             ValueError: ``operation`` is not cached, or is caller-scoped and
                 ``caller`` is missing.
-            TypeError: ``request`` or ``caller`` is not JSON.
+            TypeError: ``request`` or ``caller`` is not JSON, or a service's
+                ``caller`` is a bare string (an address and a principal's id
+                could be the same string: pass a ``pyservice.Caller``).
         """
         policy = self._policy_of(operation)
         if policy.caller is None:
             caller = None
         elif caller is None:
             raise ValueError(f"operation {operation!r} is cached per caller: pass caller=")
+        elif isinstance(caller, Caller):
+            caller = caller.key if policy.side == "service" else [caller.key, *(None for _ in policy.vary_headers)]
+        elif policy.side == "service":
+            raise TypeError(
+                f"expected a pyservice.Caller for caller= (such as Caller.anonymous({caller!r})), got {caller!r}"
+            )
         return policy.keys.key(request, caller)
 
     def invalidate(self, operation: str, request: Mapping[str, Any] | None = None, *, caller: Any = None) -> int:
@@ -373,6 +399,18 @@ def cache_of(owner: Service | Client) -> Cache:
         if isinstance(plugin, Cache):
             return plugin
     raise LookupError(f"{owner!r} has no cache plugin (its plugins: {[p.name for p in owner.plugins]})")
+
+
+def _check_identity_order(name: str, plugins: list[str]) -> None:
+    # On a client, auth's operation hook sets context.caller_identity for the
+    # hooks inside it; listed after the cache, every caller-scoped key would
+    # miss the credential, and calls sent with different ones could share answers.
+    if "auth" in plugins and plugins.index("auth") > plugins.index(name):
+        raise ApiError(
+            "plugins",
+            f"'auth' is listed after {name!r}: list it first, so that the client's caller-scoped answers are"
+            " kept per credential",
+        )
 
 
 def _bypass(stats: CacheStats, context: Any) -> None:

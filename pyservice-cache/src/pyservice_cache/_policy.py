@@ -16,17 +16,38 @@ SCOPES = ("public", "caller")
 
 
 def service_caller(context: Any) -> Any:
-    """The caller a service keys on: the trusted identity, else the peer address."""
-    return context.caller or context.remote_addr
+    """The caller a service keys on: ``context.caller_identity.key``.
+
+    ``"jwt:alice"``, ``"api_key:billing"``, ``"anonymous:127.0.0.1"``: a
+    principal and an anonymous address never share a key. ``None`` (the
+    call is not cached) for an anonymous call without an address, as over a
+    Unix socket, where every caller would share one entry.
+    """
+    identity = context.caller_identity
+    if identity.kind == "anonymous" and identity.id is None:
+        return None
+    return identity.key
 
 
 def client_caller(vary_headers: tuple[str, ...]) -> Callable[[Any], Any]:
-    """The caller a client keys on: the values of its outgoing ``vary_headers``."""
+    """The caller a client keys on: its ``context.caller_identity`` and the values of its outgoing ``vary_headers``.
+
+    The identity is the credential the client's plugins send, by fingerprint
+    (pyservice-auth sets it before the cache runs; its attempt hook adds the
+    ``Authorization`` header only later). ``None`` (the call is not cached)
+    when there is neither an identity nor any of the headers: nothing tells
+    this client's callers apart, so no entry may be shared.
+    """
     wanted = tuple(name.lower() for name in vary_headers)
 
     def caller(context: Any) -> Any:
+        # Read with a default: a core older than pyservice.Caller has no such attribute.
+        identity = getattr(context, "caller_identity", None)
         headers = {name.lower(): value for name, value in context.headers.items()}
-        return [headers.get(name) for name in wanted]
+        values = [headers.get(name) for name in wanted]
+        if identity is None and not any(value is not None for value in values):
+            return None
+        return [None if identity is None else identity.key, *values]
 
     return caller
 
@@ -47,6 +68,8 @@ class Policy:
         caller: the caller's identity from a context; ``None`` for public
             operations. Returns ``None`` when a call has no identity.
         side: ``"service"`` or ``"client"``.
+        vary_headers: on a client's caller-scoped operation, the outgoing
+            headers that are part of the caller.
         read: reads an entry back: the answer (a service's encoded bytes, a
             client's fields), the exception to raise, or ``None``.
         fill: puts a client's read answer (fields) in the call's context; a
@@ -70,6 +93,7 @@ class Policy:
         "scope",
         "side",
         "ttl",
+        "vary_headers",
     )
 
     def __init__(
@@ -85,6 +109,7 @@ class Policy:
         negative: Mapping[type[BaseException], str],
         caller: Callable[[Any], Any] | None,
         side: str = "service",
+        vary_headers: tuple[str, ...] = (),
     ) -> None:
         self.operation = operation
         self.scope = scope
@@ -97,6 +122,7 @@ class Policy:
         self.negative_names = frozenset(negative.values())
         self.caller = caller
         self.side = side
+        self.vary_headers = vary_headers
         # A service answers from the request scope, before decoding: it keeps
         # and sends the encoded answer. A client keeps and fills the fields.
         self.read: Callable[[bytes, frozenset[str]], Any] = decode_body if side == "service" else decode
