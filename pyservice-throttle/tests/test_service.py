@@ -309,7 +309,7 @@ def test_a_backend_of_ones_own_plugs_in_through_the_interface(clock: FakeClock) 
     backend = CountingBackend()
     service = build(clock, {"limit": "2/second", "backend": backend})
     assert statuses(service, 3) == [200, 200, 429]
-    assert backend.keys == ["things/*/c:10.0.0.1"] * 3
+    assert backend.keys == ["things/*/c:anonymous:10.0.0.1"] * 3
 
 
 def test_a_backend_that_is_not_shared_is_refused_under_several_workers(

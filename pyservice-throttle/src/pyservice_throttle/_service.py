@@ -174,7 +174,7 @@ def _redis_ready(backend: RedisBackend) -> Callable[[], str | None]:
 
 
 def _check_identity_order(plugin: Throttle, service: pyservice.Service) -> None:
-    # The auth plugin sets context.caller; behind it, every call would be keyed
+    # The auth plugin sets context.caller_identity; behind it, every call would be keyed
     # by the peer address (the proxy's, behind one) without anyone noticing.
     names = list(service.api.plugins)
     if "auth" in names and names.index("auth") > names.index(plugin.name):
@@ -185,10 +185,15 @@ def _check_identity_order(plugin: Throttle, service: pyservice.Service) -> None:
         )
 
 
+def _caller_key(context: pyservice.ServiceContext) -> str:
+    return context.caller_identity.key
+
+
 def _identity(key: str, prefix: str) -> Callable[[Any], str]:
     """The function giving a call's backend key: ``prefix``, a kind letter, the identity; built once."""
     kind, _, name = key.partition(":")
-    # The caller: auth's trusted identity, else the socket's peer (REMOTE_ADDR, what context.remote_addr reads).
+    # The caller: context.caller_identity, whose key tells a principal (with the scheme
+    # that proved it) from an anonymous address, so no two callers share a budget.
     by_caller_prefix = prefix + "c:"
     if kind == "header":
         environ_key = "HTTP_" + name.upper().replace("-", "_")
@@ -199,7 +204,7 @@ def _identity(key: str, prefix: str) -> Callable[[Any], str]:
             value = environ.get(environ_key)
             if value:
                 return by_header_prefix + value  # type: ignore[no-any-return]
-            return by_caller_prefix + (context.caller or environ.get("REMOTE_ADDR") or "")
+            return by_caller_prefix + _caller_key(context)
 
         return by_header
     if kind == "field":
@@ -209,12 +214,12 @@ def _identity(key: str, prefix: str) -> Callable[[Any], str]:
             value = context.request.get(name) if context.request is not None else None
             if value is not None and not isinstance(value, (dict, list)):
                 return by_field_prefix + str(value)
-            return by_caller_prefix + (context.caller or context.environ.get("REMOTE_ADDR") or "")
+            return by_caller_prefix + _caller_key(context)
 
         return by_field
 
     def by_caller(context: Any) -> str:
-        return by_caller_prefix + (context.caller or context.environ.get("REMOTE_ADDR") or "")
+        return by_caller_prefix + _caller_key(context)
 
     return by_caller
 
@@ -249,10 +254,7 @@ def _hook(
         now = round(clock() * MICROSECONDS)
         down_until = guard.down_until
         if not down_until or monotonic() >= down_until:
-            if by_caller:
-                key = caller_prefix + (context.caller or context.environ.get("REMOTE_ADDR") or "")
-            else:
-                key = identity(context)
+            key = caller_prefix + context.caller_identity.key if by_caller else identity(context)
             deadline = context.deadline
             try:
                 if deadline is None:
