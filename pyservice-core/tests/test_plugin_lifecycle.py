@@ -171,11 +171,6 @@ def test_under_pyservice_serve_each_worker_starts_its_plugins_after_the_fork(tmp
     assert [line for line in lines if line.startswith("setup")] == [f"setup {master}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a pyservice serve worker leaves with os._exit, which skips atexit: needs the one line of "
-    "/work/integration/contract.md in _prefork.py (the worker calls pyservice._owner.stop_started())",
-)
 def test_under_pyservice_serve_each_worker_stops_its_plugins_when_it_stops(tmp_path):
     log = tmp_path / "lifecycle.log"
     with LiveServer("lifecycle_app:service", workers=2, cwd=APPS, env={"LIFECYCLE_LOG": str(log)}) as server:

@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._http import Connection, Limits, Worker, run_worker
+from ._owner import stop_started
 from ._wire import JSON_HEADER, STATUS_LINES, error_body
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ class _Arbiter:
             logger.exception("worker %d failed", os.getpid())
             status = 1
         finally:
+            stop_started()  # each plugin's per-worker stop: os._exit below skips atexit
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
