@@ -111,3 +111,14 @@ def test_a_get_endpoint_path_must_start_with_a_slash():
     service = pyservice.Service(operations=["greet"])
     with pytest.raises(ValueError, match="must start with '/'"):
         service.add_get_endpoint("metrics", metrics, owner="metrics-plugin")
+
+
+def test_a_service_group_serves_the_get_endpoints_its_services_add():
+    v1 = pyservice.Service(name="things", version="v1", operations=["greet"], openapi=None)
+    v2 = pyservice.Service(name="things", version="v2", operations=["greet"], openapi=None)
+    v1.add_get_endpoint("/metrics", metrics, owner="metrics-plugin")
+    group = pyservice.ServiceGroup(v1, v2)
+    client = pyservice.testing.client_for(group, {"name": "things", "version": "v1", "operations": ["greet"]})
+    answer = client.session.get(client.api.endpoint.base_url + "/metrics")
+    assert answer.status_code == 200
+    assert answer.text == "answered\n"

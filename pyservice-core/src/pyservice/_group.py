@@ -116,6 +116,9 @@ class ServiceGroup:
                     (path, endpoint) for path, endpoint in service._get_endpoints.items() if path not in routes
                 )
                 documents.setdefault(api.openapi, []).append(service)
+            # What plugins serve beside the operations (Service.add_get_endpoint); the first version's wins.
+            for path, (_, endpoint) in service._added_get_endpoints.items():
+                endpoints.setdefault(path, endpoint)
             if api.health is not None:
                 if api.health.live is not None:
                     live.add(api.health.live)
