@@ -591,6 +591,10 @@ class Service(Owner):
             them (tests, application-private plugins); they take precedence
             over installed plugins of the same name.
         **api: the api description's keys; see docs/api-description.md.
+            Beside them, ``plugin_config={"<plugin>": {...}}`` gives this
+            service's own plugin config, over the description's ``plugins``
+            and the ``PYSERVICE_<PLUGIN>_<OPTION>`` environment, never part
+            of ``api.raw`` (docs/plugins.md, "One side only").
 
     Raises:
         ApiError: the description is wrong; the message names the key.
@@ -598,7 +602,9 @@ class Service(Owner):
     Attributes:
         api: the checked description.
         exceptions: exception classes by name: ``service.exceptions.DoesNotExist``.
-        plugins: the plugin instances named in the description, in order.
+        plugins: the plugin instances named in the description, in the
+            resolved order (``placements`` says why each sits where it does).
+        placements: each plugin's place in that order and its reason.
         readiness: the checks the readiness endpoint runs; add to them with
             ``add_readiness_check``.
         side: ``"service"``.
