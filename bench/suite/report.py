@@ -581,10 +581,11 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         }
         ax.barh(labels, values, xerr=[low, high], color=[colours.get(r["group"], "#999") for r in rows][::-1])
         ax.set_xscale("log")
-        ax.set_xlim(right=max(r["us_max"] for r in rows) * 4)
+        # Room on the right for the labels, which start past each whisker's end so that none crosses them.
+        ax.set_xlim(right=max(r["us_max"] for r in rows) * 12)
         ax.set_xlabel("µs per call (log scale; bars: median, whiskers: min-max)")
         for y, r in enumerate(rows[::-1]):
-            ax.text(r["us_per_call"] * 1.05, y, f" {r['ratio']:.2f}x bare", va="center", fontsize=8)
+            ax.text(r["us_max"] * 1.15, y, f"{r['ratio']:.2f}x bare", va="center", fontsize=8)
         ax.set_title("In-process dispatch" + title_suffix)
         fig.tight_layout()
         fig.savefig(out / "inprocess.png", dpi=110)
@@ -602,7 +603,7 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         axes[0].set_xlabel("pass-through hooks")
         axes[0].set_ylabel("µs per call")
         axes[0].set_title("Hooks")
-        axes[0].legend()
+        _legend_below(axes[0])
         payload = section["payload"]["rows"]
         for impl in ("bare", "pyservice"):
             points = sorted((r["size"], r["us_per_call"]) for r in payload if r["impl"] == impl)
@@ -612,13 +613,13 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         axes[1].set_xlabel("request bytes (answer echoes it)")
         axes[1].set_ylabel("µs per call")
         axes[1].set_title("Payload size")
-        axes[1].legend()
+        _legend_below(axes[1])
         ops = section["operations"]["rows"]
         axes[2].plot([r["operations"] for r in ops], [r["us_per_call"] for r in ops], marker="o", label="µs per call")
         axes[2].set_xscale("log")
         axes[2].set_xlabel("operations declared")
         axes[2].set_ylabel("µs per call")
-        axes[2].set_ylim(bottom=0)
+        axes[2].set_ylim(bottom=0, top=max(r["us_per_call"] for r in ops) * 1.15)
         twin = axes[2].twinx()
         twin.plot(
             [r["operations"] for r in ops],
@@ -630,11 +631,11 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         twin.set_yscale("log")
         twin.set_ylabel("Service build ms (log)")
         axes[2].set_title("Operations declared")
-        axes[2].legend(loc="upper left")
-        twin.legend(loc="lower right")
+        # One legend for both axes of the panel, below it: inside, it would hide a point.
+        _legend_below(axes[2], twin)
         fig.suptitle("How the cost grows" + title_suffix)
         fig.tight_layout()
-        fig.savefig(out / "scaling.png", dpi=110)
+        fig.savefig(out / "scaling.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append("scaling.png")
 
@@ -658,18 +659,34 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         ax.set_xticks([j + width * (len(apps) - 1) / 2 for j in range(len(servers))], servers)
         ax.set_ylabel("requests/s (median, whiskers min-max)")
         ax.set_title("Over HTTP, 2 workers, wrk" + title_suffix)
-        ax.legend()
+        # Beside the axes, not on them: wherever it sat inside, some run's whisker would pass under it.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         fig.tight_layout()
-        fig.savefig(out / "http.png", dpi=110)
+        fig.savefig(out / "http.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append("http.png")
 
     section = results.get("client")
     if section:
-        rows = section["rows"]
-        fig, ax = plt.subplots(figsize=(9, 3))
-        ax.barh([r["label"] for r in rows][::-1], [r["calls_per_s"] for r in rows][::-1], color="#1f77b4")
-        ax.set_xlabel("calls/s, one caller")
+        rows = section["rows"][::-1]
+        fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.3))
+        values = [r["calls_per_s"] for r in rows]
+        # The rounds' fastest and slowest calls, as calls/s: the whiskers the other plots have.
+        fastest = [1e6 / r["us_min"] for r in rows]
+        slowest = [1e6 / r["us_max"] for r in rows]
+        ax.barh(
+            [r["label"] for r in rows],
+            values,
+            xerr=[
+                [v - low for v, low in zip(values, slowest, strict=True)],
+                [high - v for v, high in zip(values, fastest, strict=True)],
+            ],
+            color=["#555555" if r.get("group") == "limit" else "#1f77b4" for r in rows],
+        )
+        for y, (r, high) in enumerate(zip(rows, fastest, strict=True)):
+            ax.text(high * 1.02, y, f"{r['calls_per_s']:,.0f}/s", va="center", fontsize=8)
+        ax.set_xlim(right=max(fastest) * 1.18)
+        ax.set_xlabel("calls/s, one caller (bars: median, whiskers: min-max)")
         ax.set_title("Clients against granian serving the bare app" + title_suffix)
         fig.tight_layout()
         fig.savefig(out / "client.png", dpi=110)
@@ -680,6 +697,16 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         service_plot(section, out / "service.png", title_suffix, plt)
         written.append("service.png")
     return written
+
+
+def _legend_below(ax: Any, *more: Any) -> None:
+    # The legend of one panel (and its twin axes), under its x label, where no point can sit.
+    handles, labels = ax.get_legend_handles_labels()
+    for other in more:
+        extra_handles, extra_labels = other.get_legend_handles_labels()
+        handles += extra_handles
+        labels += extra_labels
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(labels), frameon=False)
 
 
 def service_plot(section: dict[str, Any], path: Path, title_suffix: str, plt: Any) -> None:
