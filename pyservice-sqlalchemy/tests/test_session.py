@@ -223,3 +223,14 @@ def server_states(url, application_name):
     with create_engine(url, poolclass=NullPool).connect() as connection:
         query = text("SELECT state FROM pg_stat_activity WHERE application_name = :name")
         return list(connection.scalars(query, {"name": application_name}))
+
+
+def test_stopping_the_service_closes_its_pooled_connections(app):
+    service, _ = app()
+    client_for(service).nothing()  # the first call starts the plugins in this process
+    pool = service.plugins[0].engine.pool
+    with service.plugins[0].sessionmaker() as session:
+        session.connection()
+    assert pool.checkedin() == 1
+    service.stop()
+    assert pool.checkedin() == 0
