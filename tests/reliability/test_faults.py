@@ -197,8 +197,10 @@ def downstream_client(downstream):
     return pyservice.Client(
         operations={"read": {"idempotent": True}, "write": {}},
         endpoint={"port": downstream.port},
-        timeout={"connect": 1, "read": 0.5},
+        # The read timeout bounds the whole call (retries included); each attempt gets 0.5 s of it.
+        timeout={"connect": 1, "read": 3},
         retries=2,
+        retry={"attempt_timeout": 0.5},
     )
 
 
