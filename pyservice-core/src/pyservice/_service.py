@@ -623,8 +623,8 @@ class Service(Owner):
     @overload
     def __init__(self, **api: object) -> None: ...  # pragma: no cover
 
-    def __init__(self, **api: Any) -> None:
-        available_plugins: Iterable[type[Plugin]] = api.pop("available_plugins", ())
+    # Any: the second overload lets a dict of mixed values through, so the implementation takes anything here.
+    def __init__(self, *, available_plugins: Any = (), **api: Any) -> None:
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._warned_missing: list[str] = []
         self._get_endpoints: dict[str, GetEndpoint] = {}
