@@ -60,7 +60,7 @@ class ClientContext(Context):
         timeout: the current attempt's connect and read timeouts.
         body: the encoded request, set before the first attempt.
         attempt: the number of the current HTTP attempt, from 1.
-        http_response: the :class:`~pyservice.ClientResponse` of the last
+        http_response: the ``ClientResponse`` of the last
             attempt (status, headers, ``content``), whichever transport
             carried it.
         status: the HTTP status of the last attempt's answer.
@@ -75,7 +75,7 @@ class ClientContext(Context):
             client clears it once it has read it, and takes the answer as it
             is when the wait would pass the deadline.
         caller_identity: the credential this client's plugins send, as a
-            :class:`~pyservice.Caller` of kind ``credential`` (a fingerprint,
+            ``Caller`` of kind ``credential`` (a fingerprint,
             never the secret), set by an operation hook of the plugin that
             sends it (pyservice-auth's); ``None`` when none did. A client-side
             cache keys caller-scoped answers on it.
@@ -502,7 +502,7 @@ class Client(Owner):
     and returns the response fields (attribute and item access, missing
     keys read as ``None``). Whitelisted exceptions raised by the service are
     raised again by name (``except client.exceptions.DoesNotExist``); every
-    other failure raises a :class:`ClientError`. One Client keeps HTTP
+    other failure raises a ``ClientError``. One Client keeps HTTP
     connections alive and is safe to share between threads.
 
     By default the calls travel on the Client's own pool of kept-alive
@@ -520,7 +520,7 @@ class Client(Owner):
         max_response_size: the largest answer read, in bytes.
         validate: check the request's fields against the operation's
             declared ``input`` before sending (filling its defaults), and
-            raise :class:`InvalidRequest` instead of sending a bad call.
+            raise ``InvalidRequest`` instead of sending a bad call.
         verify: verify the service's TLS certificate: ``True`` (the system's
             CA store, or ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or
             ``SSL_CERT_FILE``), ``False``, or a CA bundle's path.
@@ -535,9 +535,9 @@ class Client(Owner):
     Attributes:
         transport: what carries the calls (``http.client`` pool or ``requests``).
         session: the ``requests.Session`` given, or None.
-        retry_budget: the :class:`~pyservice.RetryBudget` shared by the
+        retry_budget: the ``RetryBudget`` shared by the
             calls, or None when the api's ``retry_budget`` is null.
-        circuit_breaker: the :class:`~pyservice.CircuitBreaker` of the
+        circuit_breaker: the ``CircuitBreaker`` of the
             endpoint, or None unless the api sets ``circuit_breaker``.
 
     Raises:
