@@ -2,16 +2,20 @@
 
 Every case does the same work per call: encode the request fields, POST
 them over a kept-alive connection, read the answer, decode it. The server
-is the same for all, so the ratios compare the clients.
+is the same for all, so the ratios compare the clients: first each transport
+library alone (the candidates for the Client's transport), then the Client
+on its default transport and on ``requests``, then the Client with each
+retry feature, whose cost per call is the difference to ``no retry budget``.
 """
 
 from __future__ import annotations
 
 import http.client
+import importlib
+import io
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import pyservice
@@ -44,89 +48,98 @@ def _case(label: str, call: Callable[[], Any], group: str) -> Case:
     return Case(label, batch, group, check=check)
 
 
-class FastResponse:
-    """Just what pyservice's Client reads from an answer."""
-
-    def __init__(self, response: http.client.HTTPResponse) -> None:
-        self.status_code = response.status
-        self.headers = {name.lower(): value for name, value in response.getheaders()}
-        self.content = response.read()
-
-    def iter_content(self, size: int) -> Iterator[bytes]:
-        yield self.content
-
-    def close(self) -> None:
-        pass
+def _optional(name: str) -> Any:
+    # pycurl and httpx are measured when installed (bench/requirements.txt lists them);
+    # niquests is not: it replaces urllib3 with its fork in the same environment.
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
-class _Headers(dict[str, str]):
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        return super().get(name.lower(), default)
-
-
-class HTTPClientSession:
-    """A demo transport: the part of ``requests.Session`` the Client uses, on http.client.
-
-    Not a supported API (the Client's ``session`` is typed ``requests.Session``
-    and its error translation expects requests' exceptions); it shows what a
-    leaner transport behind the same Client API would gain.
-    """
-
-    def __init__(self) -> None:
-        self.connections: dict[tuple[str, int], http.client.HTTPConnection] = {}
-
-    def post(self, url: str, data: bytes, headers: Mapping[str, str], timeout: Any, stream: bool = False) -> Any:
-        parts = urlsplit(url)
-        key = (parts.hostname or "", parts.port or 80)
-        connection = self.connections.get(key)
-        if connection is None:
-            connection = self.connections[key] = http.client.HTTPConnection(*key, timeout=timeout[1])
-        connection.request("POST", parts.path, data, dict(headers))
-        answer = FastResponse(connection.getresponse())
-        answer.headers = _Headers(answer.headers)
-        return answer
-
-    def close(self) -> None:
-        for connection in self.connections.values():
-            connection.close()
-
-
-def cases(port: int) -> tuple[list[Case], Callable[[], None]]:
+def transport_cases(port: int, closers: list[Callable[[], None]]) -> list[Case]:
+    """The same call on each transport library, outside pyservice: the candidates."""
     url = f"http://127.0.0.1:{port}{PATH}"
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    closers.append(connection.close)
 
     def with_http_client() -> Any:
         connection.request("POST", PATH, orjson.dumps(SMALL), HEADERS)
         return orjson.loads(connection.getresponse().read())
 
-    pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1, timeout=10.0)
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1, timeout=10.0, retries=False)
+    closers.append(pool.close)
 
     def with_urllib3() -> Any:
-        return orjson.loads(pool.request("POST", PATH, body=orjson.dumps(SMALL), headers=HEADERS).data)
+        answer = pool.urlopen("POST", PATH, body=orjson.dumps(SMALL), headers=HEADERS, redirect=False)
+        return orjson.loads(answer.data)
 
     session = requests.Session()
+    closers.append(session.close)
 
     def with_requests() -> Any:
         return orjson.loads(session.post(url, data=orjson.dumps(SMALL), headers=HEADERS, timeout=(10, 10)).content)
 
-    api = {"name": "bench", "operations": ["echo"], "endpoint": {"port": port}}
-    client = pyservice.Client(**api)
-    fast = pyservice.Client(session=HTTPClientSession(), **api)  # type: ignore[arg-type]
-
-    def close() -> None:
-        connection.close()
-        pool.close()
-        session.close()
-        client.close()
-        fast.close()
-
-    return [
+    cases = [
         _case("http.client, kept alive", with_http_client, "limit"),
         _case("urllib3 connection pool", with_urllib3, "transports"),
         _case("requests.Session", with_requests, "transports"),
-        _case("pyservice Client", lambda: client.echo(**SMALL), "pyservice"),
-        _case("pyservice Client on an http.client session (demo)", lambda: fast.echo(**SMALL), "pyservice"),
-    ], close
+    ]
+    httpx = _optional("httpx")
+    if httpx is not None:
+        hx = httpx.Client(timeout=10.0)
+        closers.append(hx.close)
+
+        def with_httpx() -> Any:
+            return orjson.loads(hx.post(url, content=orjson.dumps(SMALL), headers=HEADERS).content)
+
+        cases.append(_case("httpx.Client", with_httpx, "transports"))
+    pycurl = _optional("pycurl")
+    if pycurl is not None:
+        curl = pycurl.Curl()
+        closers.append(curl.close)
+        header_lines = [f"{name}: {value}" for name, value in HEADERS.items()]
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.HTTPHEADER, header_lines)
+        curl.setopt(pycurl.CONNECTTIMEOUT, 10)
+        curl.setopt(pycurl.TIMEOUT, 10)
+
+        def with_pycurl() -> Any:
+            buffer = io.BytesIO()
+            curl.setopt(pycurl.POSTFIELDS, orjson.dumps(SMALL))
+            curl.setopt(pycurl.WRITEDATA, buffer)
+            curl.perform()
+            return orjson.loads(buffer.getvalue())
+
+        cases.append(_case("pycurl (libcurl)", with_pycurl, "transports"))
+    return cases
+
+
+def cases(port: int) -> tuple[list[Case], Callable[[], None]]:
+    closers: list[Callable[[], None]] = []
+    measured = transport_cases(port, closers)
+    api: dict[str, Any] = {"name": "bench", "operations": ["echo"], "endpoint": {"port": port}}
+    # The Client's own rows: the default transport, then requests via session=, then each retry
+    # feature on top of the bare default (no budget, no breaker), so each row's cost is its own.
+    clients = {
+        "pyservice Client": pyservice.Client(**api),
+        "pyservice Client on requests.Session (session=)": pyservice.Client(session=requests.Session(), **api),
+        "pyservice Client, no retry budget": pyservice.Client(**api, retry_budget=None),
+        "pyservice Client, circuit breaker": pyservice.Client(**api, circuit_breaker={}),
+        "pyservice Client, hedged (no hedge sent)": pyservice.Client(
+            **{**api, "operations": {"echo": {"idempotent": True, "hedge": {"delay": 5.0}}}}
+        ),
+    }
+    for label, client in clients.items():
+        closers.append(client.close)
+        group = "retry features" if "," in label else "pyservice"
+        measured.append(_case(label, lambda client=client: client.echo(**SMALL), group))
+
+    def close() -> None:
+        for closer in closers:
+            closer()
+
+    return measured, close
 
 
 def run(mode: Mode, progress: Progress) -> dict[str, Any]:
