@@ -50,7 +50,7 @@ def test_a_short_secret_is_not_shown_in_the_error() -> None:
 
 def test_secrets_are_masked_in_the_chain_description() -> None:
     service = signed_service()
-    description = service.describe_chain("echo")
+    description = service.describe_chain("echo", verbose=True)
     assert "plugin auth" in description
     assert SECRET not in description
 

@@ -394,7 +394,7 @@ def test_the_redis_url_is_masked_in_the_chain_description() -> None:
     items = Items(
         make_api({"backend": "redis", "redis_url": "redis://:hunter2@127.0.0.1:1/0"}, get_item={"scope": "public"})
     )
-    assert "hunter2" not in items.service.describe_chain()
+    assert "hunter2" not in items.service.describe_chain(verbose=True)
     assert "hunter2" not in repr(items.cache.backend)
 
 

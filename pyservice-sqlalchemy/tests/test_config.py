@@ -70,7 +70,7 @@ def test_an_engine_import_path_that_does_not_resolve_is_refused():
 
 def test_the_url_is_masked_in_the_chain_description(tmp_path):
     built = service({"url": f"sqlite:///{tmp_path}/secret.sqlite3"})
-    assert "secret.sqlite3" not in built.describe_chain()
+    assert "secret.sqlite3" not in built.describe_chain(verbose=True)
 
 
 def test_the_default_database_is_a_sqlite_file(tmp_path, monkeypatch):
