@@ -157,3 +157,36 @@ def test_without_a_configured_provider_calls_make_no_spans_and_still_answer():
     service = pyservice.Service(**API, plugins={"otel": config})
     service.operation("get_thing")(lambda request, response, context: setattr(response, "ok", True))
     assert pyservice.testing.client_for(service).get_thing().ok is True
+
+
+class CustomPropagator:
+    """Reads a parent from a header the default propagators do not know (as B3 would)."""
+
+    fields = {"x-custom-parent"}
+
+    def extract(self, carrier, context=None, getter=None):
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+        values = getter.get(carrier, "x-custom-parent")
+        if not values:
+            return context
+        trace_id, span_id = values[0].split(":")
+        parent = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(1))
+        return set_span_in_context(NonRecordingSpan(parent), context)
+
+    def inject(self, carrier, context=None, setter=None):
+        pass
+
+
+def test_the_configured_propagators_read_the_request_headers(otel):
+    from opentelemetry.propagate import get_global_textmap, set_global_textmap
+
+    default = get_global_textmap()
+    set_global_textmap(CustomPropagator())
+    try:
+        call(make_service(otel), "get_thing", headers={"X-Custom-Parent": f"{TRACE_ID}:{PARENT_ID}"}, id="a")
+    finally:
+        set_global_textmap(default)
+    span = otel.span("SERVER")
+    assert f"{span.context.trace_id:032x}" == TRACE_ID
+    assert f"{span.parent.span_id:016x}" == PARENT_ID

@@ -26,7 +26,7 @@ from ._conventions import (
     annotation_attributes,
     call_attributes,
 )
-from ._handoff import continue_handed
+from ._handoff import continue_handed, traceparent_of
 
 if TYPE_CHECKING:
     from pyservice import Client, ClientContext, Operation
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["attempt_hook", "client_hook"]
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
-_TRACEPARENT = "00-%032x-%016x-%02x"
 
 
 class _CallState:
@@ -138,7 +137,7 @@ def client_hook(
             found = span.get_span_context()
             if found.is_valid:
                 token = attach(set_span_in_context(span, parent))
-                context.traceparent = _TRACEPARENT % (found.trace_id, found.span_id, found.trace_flags)
+                context.traceparent = traceparent_of(found)
                 if propagate_here:
                     get_global_textmap().inject(context.headers)
             else:
@@ -224,7 +223,7 @@ def attempt_hook(client: Client, operation: Operation, telemetry: Telemetry) -> 
         get_global_textmap().inject(context.headers, context=set_span_in_context(span, parent))
         outer = context.traceparent
         found = span.get_span_context()
-        context.traceparent = _TRACEPARENT % (found.trace_id, found.span_id, found.trace_flags)
+        context.traceparent = traceparent_of(found)
         try:
             context.process_request()
         except Exception as exc:

@@ -28,7 +28,7 @@ from ._conventions import (
     annotation_attributes,
     call_attributes,
 )
-from ._handoff import continue_handed
+from ._handoff import continue_handed, traceparent_of
 
 if TYPE_CHECKING:
     from pyservice import Operation, Service, ServiceContext
@@ -102,6 +102,9 @@ def service_hook(
     kind = SpanKind.SERVER
     instruments_of = telemetry.instruments
     attach, detach = context_api.attach, context_api.detach
+    # The global propagator, once seen to read only the default headers (it is set once, at start-up).
+    default_propagator: list[Any] = [None]
+
     # Measurement attributes by (status, error type): built once each, as the SDK hashes them per record.
     measured: dict[tuple[int, str | None], dict[str, Any]] = {}
 
@@ -134,8 +137,14 @@ def service_hook(
             environ = context.environ
             propagator = get_global_textmap()
             parent = None
-            if ("HTTP_TRACEPARENT" in environ or "HTTP_BAGGAGE" in environ) or not _reads_default_headers(propagator):
+            if "HTTP_TRACEPARENT" in environ or "HTTP_BAGGAGE" in environ:
                 parent = propagator.extract(environ, getter=_GETTER)
+            elif propagator is not default_propagator[0]:
+                if _reads_default_headers(propagator):
+                    default_propagator[0] = propagator
+                else:
+                    # Other propagators (B3, Jaeger) read other headers: let them look.
+                    parent = propagator.extract(environ, getter=_GETTER)
             handed = context.traceparent
             if handed is not None:
                 # A plugin listed before this one gave the call its trace id: continue it.
@@ -146,7 +155,7 @@ def service_hook(
             if found.is_valid:
                 # Sampled out too: the context goes on to the calls the handler makes, with its flags.
                 token = attach(set_span_in_context(span, parent))
-                context.traceparent = _TRACEPARENT % (found.trace_id, found.span_id, found.trace_flags)
+                context.traceparent = traceparent_of(found)
                 recording = span.is_recording()
                 if recording:
                     span.set_attributes(_network_attributes(environ))
@@ -203,18 +212,8 @@ def service_hook(
 
 def _reads_default_headers(propagator: Any) -> bool:
     """Whether ``propagator`` reads only W3C ``traceparent``/``tracestate`` and ``baggage`` (the default)."""
-    cached = _DEFAULT_CACHE
-    if cached and cached[0] is propagator:
-        return bool(cached[1])
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     members = getattr(propagator, "_propagators", [propagator])
-    default = all(type(member) in (TraceContextTextMapPropagator, W3CBaggagePropagator) for member in members)
-    cached[:] = [propagator, default]
-    return default
-
-
-#: The last propagator asked about, and the answer: the global one rarely changes.
-_DEFAULT_CACHE: list[Any] = []
-_TRACEPARENT = "00-%032x-%016x-%02x"
+    return all(type(member) in (TraceContextTextMapPropagator, W3CBaggagePropagator) for member in members)
