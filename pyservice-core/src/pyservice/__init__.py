@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._group import ServiceGroup
 from ._options import REQUIRED, Option
-from ._plugin import ENTRY_POINT_GROUP, InstalledPlugin, Plugin, installed_plugins
+from ._plugin import ENTRY_POINT_GROUP, InstalledPlugin, Placement, Plugin, installed_plugins
 from ._retry import CircuitBreaker, CircuitOpen, RetryBudget
 from ._server import worker_processes
 from ._service import ErrorAnswer, Service, ServiceContext
@@ -55,6 +55,7 @@ __all__ = [
     "InvalidResponse",
     "Operation",
     "Option",
+    "Placement",
     "Plugin",
     "PluginError",
     "PyserviceError",
