@@ -34,10 +34,8 @@ def lifecycle_plugin(name: str, events: list[str], *, fail_start: bool = False, 
     return type(name.title(), (Plugin,), {"name": name, "setup": setup, "start": start, "stop": stop})
 
 
-def service_with(*classes: type, events: list[str] | None = None) -> pyservice.Service:
-    service = pyservice.Service(
-        operations=["op"], plugins={cls.name: {} for cls in classes}, available_plugins=classes
-    )
+def service_with(*classes: type) -> pyservice.Service:
+    service = pyservice.Service(operations=["op"], plugins={cls.name: {} for cls in classes}, available_plugins=classes)
     service.operation("op")(lambda request, response, context: None)
     return service
 
