@@ -196,3 +196,24 @@ def test_describe_order_says_why_each_plugin_sits_where_it_does():
 
 def test_describe_order_without_plugins_says_so():
     assert pyservice.Service(operations=[]).describe_order() == "service service v1: no plugins\n"
+
+
+@pytest.mark.parametrize(
+    ("listed", "words"),
+    [
+        (0, "listed 1st"),
+        (1, "listed 2nd"),
+        (2, "listed 3rd"),
+        (3, "listed 4th"),
+        (10, "listed 11th"),
+        (11, "listed 12th"),
+        (12, "listed 13th"),
+        (20, "listed 21st"),
+        (21, "listed 22nd"),
+        (111, "listed 112th"),
+    ],
+)
+def test_a_placement_names_its_listed_position_in_words(listed, words):
+    from pyservice import Placement
+
+    assert Placement("p", listed, listed).reason == f"{words} in plugins"
