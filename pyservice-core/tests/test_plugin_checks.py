@@ -416,3 +416,13 @@ def test_a_client_without_the_plugin_raises_its_exception_by_name_when_the_api_l
     without_the_name = client_for(service, {"operations": ["op"]})
     with pytest.raises(pyservice.ServiceError):
         without_the_name.op()
+
+
+def test_the_cores_own_option_defaults_fit_their_declarations():
+    from pyservice import _api
+
+    tables = {name: value for name, value in vars(_api).items() if name.endswith("OPTIONS") and isinstance(value, dict)}
+    assert {"API_OPTIONS", "ENDPOINT_OPTIONS", "OPERATION_OPTIONS"} <= set(tables)
+    for table, options in tables.items():
+        for name, option in options.items():
+            option.check_default(name, f"{table}[{name!r}]")
