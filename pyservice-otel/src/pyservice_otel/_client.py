@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -115,6 +115,8 @@ def client_hook(
 
     def otel_client(context: ClientContext) -> None:
         instruments = telemetry.current or instruments_of()
+        if telemetry.waiting and monotonic() >= telemetry.next_global_check:
+            instruments = telemetry.look_for_global()
         tracing = traces and instruments.tracing
         measuring = record_metrics and instruments.measuring
         if not (tracing or measuring):
@@ -219,7 +221,7 @@ def attempt_hook(client: Client, operation: Operation, telemetry: Telemetry) -> 
             call_span.add_event("pyservice.retry", {"pyservice.attempt": attempt, "pyservice.backoff_s": waited})
         parent = set_span_in_context(call_span)
         attributes = base if attempt == 1 else {**base, HTTP_RESEND_COUNT: attempt - 1}
-        span = instruments_of().tracer.start_span(name, parent, kind, attributes)
+        span = (telemetry.current or instruments_of()).tracer.start_span(name, parent, kind, attributes)
         get_global_textmap().inject(context.headers, context=set_span_in_context(span, parent))
         outer = context.traceparent
         found = span.get_span_context()

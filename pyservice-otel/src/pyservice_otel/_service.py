@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
@@ -120,6 +120,8 @@ def service_hook(
 
     def otel_service(context: ServiceContext) -> None:
         instruments = telemetry.current or instruments_of()
+        if telemetry.waiting and monotonic() >= telemetry.next_global_check:
+            instruments = telemetry.look_for_global()
         tracing = traces and instruments.tracing
         measuring = record_metrics and instruments.measuring
         if not (tracing or measuring):

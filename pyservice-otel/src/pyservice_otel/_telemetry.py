@@ -347,10 +347,13 @@ class Telemetry:
         self._instruments: Instruments | None = None
         #: The instruments to use in this process without asking; ``None``: call :meth:`instruments`.
         self.current: Instruments | None = None
+        #: The global providers in use are OpenTelemetry's no-op ones: look again at :attr:`next_global_check`.
+        self.waiting = False
+        #: When (``time.monotonic()``) the hooks next call :meth:`look_for_global` while waiting.
+        self.next_global_check = 0.0
         _LIVE.add(self)
         self._global_tracer: TracerProvider | None = None
         self._global_meter: MeterProvider | None = None
-        self._next_global_check = 0.0
         self.tracer_provider: TracerProvider | None = None
         self.meter_provider: MeterProvider | None = None
 
@@ -399,27 +402,31 @@ class Telemetry:
         """This process's tracer and instruments, built on the first call in each process.
 
         The hooks read :attr:`current` first and call this only when it is
-        ``None``: before the first call, in a process forked since (the
-        fork hook clears it), and, with ``"global"`` providers that are
-        OpenTelemetry's no-op ones, while the application has not set its
-        own yet (so calls made until then skip all span and measurement work;
-        the application's providers are used within a second of being set).
+        ``None``: before the first call, and in a process forked since (the
+        fork hook clears it).
         """
-        instruments = self._instruments
-        if instruments is not None and self._pid == getpid():
-            # Still waiting for the application's providers. Asking OpenTelemetry costs
-            # two environment lookups, so it is asked at most once a second.
-            now = monotonic()
-            if now < self._next_global_check:
-                return instruments
-            self._next_global_check = now + 1.0
-            if not self._global_changed():
-                return instruments
         with self._lock:
-            if self._instruments is None or self._pid != getpid() or self._global_changed():
+            if self._instruments is None or self._pid != getpid():
                 self._build()
         assert self._instruments is not None
         return self._instruments
+
+    def look_for_global(self) -> Instruments:
+        """Build again if the application set OpenTelemetry's global providers since the last look.
+
+        While the global providers are OpenTelemetry's no-op ones (:attr:`waiting`),
+        the hooks call this once :attr:`next_global_check` has passed: asking
+        OpenTelemetry costs two environment lookups, so it is asked at most
+        once a second, and the application's providers are used within a
+        second of being set; calls until then skip all span and measurement
+        work.
+        """
+        self.next_global_check = monotonic() + 1.0
+        if self._global_changed():
+            with self._lock:
+                if self._global_changed():
+                    self._build()
+        return self.instruments() if self.current is None else self.current
 
     def _global_changed(self) -> bool:
         return (self._global_tracer is not None and self._global_tracer is not trace.get_tracer_provider()) or (
@@ -475,10 +482,10 @@ class Telemetry:
         self._pid = getpid()
         # While the global providers are OpenTelemetry's no-op proxies, every call
         # asks again (instruments()), to notice when the application sets its own.
-        waiting = (self._global_tracer is not None and not tracing) or (
+        self.waiting = (self._global_tracer is not None and not tracing) or (
             self._global_meter is not None and not measuring
         )
-        self.current = None if waiting else self._instruments
+        self.current = self._instruments
 
     def force_flush(self, timeout_millis: int = 30_000) -> None:
         """Export what this process's own (``"sdk"``) providers hold now."""
