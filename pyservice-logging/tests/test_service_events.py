@@ -332,3 +332,38 @@ def test_an_event_that_cannot_be_built_leaves_the_answer_alone(lines, monkeypatc
     [event] = lines.calls("service")
     assert (event["outcome"], event["level"]) == ("ok", "error")
     assert event["detail"] == "the call event could not be written: ValueError: cannot redact"
+
+
+class Tracer(pyservice.Plugin):
+    """A tracing plugin's least: it gives the call a span before the logging plugin runs."""
+
+    name = "tracer"
+    given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    seen: list[str | None] = []
+
+    def setup(self, owner):
+        @owner.plugin("request", name=self.name)
+        def trace(context):
+            Tracer.seen.append(context.traceparent)
+            context.traceparent = Tracer.given
+            context.process_request()
+
+
+def test_a_trace_a_plugin_listed_before_gave_the_call_is_the_events_trace(lines):
+    api = make_api({"tracer": {}, "logging": {}})
+    service = pyservice.Service(available_plugins=(Tracer, *PLUGINS), **api)
+    service.operation("get_item")(lambda request, response, context: None)
+    wsgi_post(service, PATH, b'{"id": "7"}')
+    [event] = lines.calls("service")
+    assert (event["trace_id"], event["span_id"]) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    assert event["request_id"] == event["trace_id"]
+
+
+def test_a_plugin_listed_after_continues_the_trace_logging_gave_the_call(lines):
+    Tracer.seen.clear()
+    api = make_api({"logging": {}, "tracer": {}})
+    service = pyservice.Service(available_plugins=(Tracer, *PLUGINS), **api)
+    service.operation("get_item")(lambda request, response, context: None)
+    wsgi_post(service, PATH, b'{"id": "7"}')
+    [event] = lines.calls("service")
+    assert Tracer.seen == [f"00-{event['trace_id']}-{event['span_id']}-00"]

@@ -19,7 +19,14 @@ from structlog.typing import Processor
 from ._output import LEVELS, TimeStamper, build_renderer, configure_stdlib, install_sink
 from ._redact import redact_config
 from ._redaction import Redactor
-from ._request_id import _CURRENT, format_traceparent, incoming_trace, new_span_id, outgoing_trace
+from ._request_id import (
+    _CURRENT,
+    adopt_traceparent,
+    format_traceparent,
+    incoming_trace,
+    new_span_id,
+    outgoing_trace,
+)
 
 if TYPE_CHECKING:
     from pyservice import Client, ClientContext, ErrorAnswer, Operation, Service, ServiceContext
@@ -243,6 +250,9 @@ class LoggingPlugin(Plugin):
         def logging_hook(context: ServiceContext) -> None:
             started = perf_counter()
             trace = incoming_trace(context.environ, environ_key)
+            # One trace id per call with a tracing plugin: the one listed first gives it.
+            if not adopt_traceparent(trace, context.traceparent):
+                context.traceparent = format_traceparent(trace.trace_id, trace.span_id, trace.flags)
             request_id = trace.request_id
             trace_token = set_trace(trace)
             bound = set_request_id(request_id)
@@ -337,6 +347,16 @@ class LoggingPlugin(Plugin):
                     del context.headers[name]
                     break
             trace = outgoing_trace(explicit)
+            handed = context.traceparent
+            own = None
+            if handed is not None:
+                adopt_traceparent(trace, handed)
+                trace.span_id = ""  # filled per attempt
+            else:
+                # A tracing plugin listed after this one continues this trace.
+                own = format_traceparent(trace.trace_id, trace.parent_id or new_span_id(), trace.flags)
+                context.traceparent = own
+            context.logging_traceparent = own  # type: ignore[attr-defined]
             context.trace = trace  # type: ignore[attr-defined]
             context.request_id = trace.request_id  # type: ignore[attr-defined]
             context.retried = []  # type: ignore[attr-defined]
@@ -380,7 +400,14 @@ class LoggingPlugin(Plugin):
         def logging_attempt(context: ClientContext) -> None:
             trace = context.trace  # type: ignore[attr-defined]
             # Each HTTP attempt is its own span of the same trace.
-            trace.span_id = new_span_id()
+            handed = context.traceparent
+            # A tracing plugin's span of this call or attempt (not the one this plugin handed on).
+            own = context.logging_traceparent  # type: ignore[attr-defined]
+            parts = handed.split("-") if handed is not None and handed != own else []
+            if parts[1:2] == [trace.trace_id]:
+                trace.span_id = parts[2]
+            else:
+                trace.span_id = new_span_id()
             context.headers[header] = trace.request_id
             context.headers["traceparent"] = format_traceparent(trace.trace_id, trace.span_id, trace.flags)
             try:

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "REQUEST_ID_PATTERN",
     "Trace",
+    "adopt_traceparent",
     "current_request_id",
     "current_trace",
     "format_traceparent",
@@ -152,6 +153,27 @@ def incoming_trace(environ: Mapping[str, Any], request_id_key: str) -> Trace:
     given = environ.get(request_id_key)
     request_id = trace_id if given is None or not valid_request_id(given) else given
     return Trace(request_id, trace_id, span_id, parent_id, flags)
+
+
+def adopt_traceparent(trace: Trace, handed: str | None) -> bool:
+    """Take the trace id and span id a plugin listed before this one gave the call (``context.traceparent``).
+
+    The incoming parent is kept when it is of the same trace, so the event
+    names the same span and parent as that plugin's span.
+
+    Returns:
+        Whether ``handed`` was a valid traceparent and was adopted.
+    """
+    parsed = None if handed is None else parse_traceparent(handed)
+    if parsed is None:
+        return False
+    trace_id, span_id, flags = parsed
+    if trace_id != trace.trace_id:
+        trace.parent_id = None
+    if trace.request_id == trace.trace_id:
+        trace.request_id = trace_id
+    trace.trace_id, trace.span_id, trace.flags = trace_id, span_id, flags
+    return True
 
 
 def outgoing_trace(explicit_request_id: str | None) -> Trace:
