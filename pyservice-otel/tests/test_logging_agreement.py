@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 
@@ -13,12 +12,6 @@ import pytest
 pytest.importorskip("pyservice_logging")
 
 API = {"name": "things", "operations": ["get_thing"]}
-# A pyservice-logging that reads and writes context.traceparent has adopt_traceparent;
-# an earlier one logs trace ids of its own, and these tests say so.
-_HANDS_OFF = hasattr(importlib.import_module("pyservice_logging._request_id"), "adopt_traceparent")
-NEEDS_LOGGING_CHANGE = pytest.mark.xfail(
-    not _HANDS_OFF, strict=True, reason="this pyservice-logging does not read context.traceparent"
-)
 
 
 class Events(logging.Handler):
@@ -43,7 +36,6 @@ def plugins(order, otel):
     return {name: otel.config() if name == "otel" else {"output": "stdlib"} for name in order}
 
 
-@NEEDS_LOGGING_CHANGE
 @pytest.mark.parametrize("order", [["otel", "logging"], ["logging", "otel"]])
 def test_the_service_logs_the_trace_id_of_the_server_span(order, otel, events):
     service = pyservice.Service(**API, plugins=plugins(order, otel))
@@ -54,7 +46,6 @@ def test_the_service_logs_the_trace_id_of_the_server_span(order, otel, events):
     assert event["trace_id"] == f"{span.context.trace_id:032x}"
 
 
-@NEEDS_LOGGING_CHANGE
 def test_with_otel_first_the_service_logs_the_server_spans_own_id(otel, events):
     service = pyservice.Service(**API, plugins=plugins(["otel", "logging"], otel))
     service.operation("get_thing")(lambda request, response, context: None)
@@ -63,7 +54,6 @@ def test_with_otel_first_the_service_logs_the_server_spans_own_id(otel, events):
     assert event["span_id"] == f"{otel.span('SERVER').context.span_id:016x}"
 
 
-@NEEDS_LOGGING_CHANGE
 @pytest.mark.parametrize("order", [["otel", "logging"], ["logging", "otel"]])
 def test_the_client_logs_the_trace_id_of_its_spans(order, otel, events):
     service = pyservice.Service(**API)
