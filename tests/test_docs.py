@@ -100,6 +100,7 @@ PLUGIN_PACKAGES = {
     "pyservice-cache": ["pyservice_cache:Cache"],
     "pyservice-sqlalchemy": ["pyservice_sqlalchemy:SQLAlchemy"],
     "pyservice-auth": ["pyservice_auth:Auth"],
+    "pyservice-otel": ["pyservice_otel:Otel"],
 }
 
 
