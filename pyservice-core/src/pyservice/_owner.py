@@ -54,7 +54,8 @@ def check_callable(function: Any, kind: str, key: str, name: str) -> None:
     """
     shape = _SHAPES[kind]
     what = kind if kind.endswith("handler") else f"{kind}-scope hook"
-    write = f"def {name if name.isidentifier() else 'hook'}({', '.join(shape)}): ..."
+    parameters = "<field>, ..., context=None" if kind == "unpacking handler" else ", ".join(shape)
+    write = f"def {name if name.isidentifier() else 'hook'}({parameters}): ..."
     if not callable(function):
         raise ApiError(key, f"the {what} must be a function, got {type(function).__name__}: write `{write}`")
     call = (
@@ -116,6 +117,8 @@ def stop_started() -> None:
 
 def _forked() -> None:
     # In the child: what the parent started is the parent's to stop; every owner starts again on first use.
+    global _lifecycle_lock
+    _lifecycle_lock = threading.RLock()  # a thread of the parent may have held it at the fork
     _running.clear()
     for owner in list(_with_lifecycle):
         owner._started_in = None
