@@ -37,7 +37,9 @@ class Plugin:
     entry-point group; naming it in the api description's ``plugins``
     builds it with its checked config, then calls ``setup`` with the
     Service or Client it belongs to. ``setup`` registers hooks through the
-    same ``owner.plugin(...)`` decorator application code uses.
+    same ``owner.plugin(...)`` decorator application code uses; ``start``
+    and ``stop`` make and close what each process needs (in every worker,
+    after the fork). See docs/plugins.md.
 
     Class attributes declare everything the plugin accepts, so a mistyped
     key fails at start-up naming the plugin and the key.
