@@ -395,3 +395,8 @@ def test_an_undeclared_operation_keeps_getattr_semantics(items_service):
     assert not hasattr(client, "gret")
     assert getattr(client, "gret", None) is None
     assert hasattr(client, "get_item")
+
+
+def test_a_header_value_with_a_line_break_is_refused_before_sending(server):
+    with client_of(server) as client, pytest.raises(ValueError, match="invalid HTTP header"):
+        client.call("echo", {}, headers={"X-Tenant": "t1\r\nX-Admin: yes"})

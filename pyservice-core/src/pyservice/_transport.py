@@ -198,11 +198,15 @@ class Transport(Protocol):
 
 
 class _Target:
-    __slots__ = ("path", "pool")
+    __slots__ = ("head", "path", "pool")
 
-    def __init__(self, pool: _Pool, path: str) -> None:
+    def __init__(self, pool: _Pool, path: str, host: str) -> None:
         self.pool = pool
         self.path = path
+        # The request line and the headers every call to this URL sends, encoded once.
+        lines = [f"POST {path} HTTP/1.1", f"Host: {host}"]
+        lines += [f"{name}: {value}" for name, value in pool.proxy_headers.items()]
+        self.head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
 class _Pool:
@@ -318,10 +322,11 @@ class HTTPTransport:
             pool = self._pools.get(key)
             if pool is None:
                 pool = self._pools[key] = self._new_pool(scheme, host, port, proxy)
+        netloc = parts.netloc.rpartition("@")[2]
         if proxy is not None and scheme == "http":
             # A plain-HTTP proxy is sent the whole URL; an HTTPS one gets a CONNECT tunnel.
-            path = f"http://{parts.netloc.rpartition('@')[2]}{path}"
-        return _Target(pool, path)
+            path = f"http://{netloc}{path}"
+        return _Target(pool, path, netloc)
 
     def _proxy_for(self, scheme: str, host: str) -> str | None:
         proxies = dict(self.proxies)
@@ -403,6 +408,7 @@ class HTTPTransport:
         """POST ``body`` on a pooled connection; see ``Transport``."""
         pool = target.pool
         connection = pool.acquire(time.monotonic())
+        answer: http.client.HTTPResponse | None = None
         try:
             if connection is None:
                 connection = pool.connect(timeout.connect)
@@ -410,11 +416,14 @@ class HTTPTransport:
             sock.settimeout(timeout.read)
             if cancel is not None:
                 cancel.attach(sock)
-            if pool.proxy_headers:
-                headers = {**headers, **pool.proxy_headers}
-            connection.request("POST", target.path, body, headers)
-            answer = connection.getresponse()
+            # One write for the request line, the headers and the body: http.client's
+            # request() makes two, and checks each header with two regular expressions.
+            sock.sendall(target.head + _header_block(headers, len(body)) + body)
+            answer = http.client.HTTPResponse(sock, method="POST")
+            answer.begin()
         except BaseException as exc:
+            if answer is not None:
+                answer.close()  # its file holds the socket open
             if connection is not None:
                 connection.close()
             if not isinstance(exc, _FAILURES):
@@ -432,6 +441,17 @@ class HTTPTransport:
 
     def __repr__(self) -> str:
         return f"<HTTPTransport pool_size={self.pool_size}>"
+
+
+def _header_block(headers: Mapping[str, str], length: int) -> bytes:
+    lines = []
+    for name, value in headers.items():
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
+            # A header split into two would be a second header the caller never wrote.
+            raise ValueError(f"invalid HTTP header {name!r}: {value!r}")
+        lines.append(f"{name}: {value}\r\n")
+    lines.append(f"Content-Length: {length}\r\n\r\n")
+    return "".join(lines).encode("latin-1")
 
 
 # What a broken exchange raises: socket errors (TLS ones included), and
@@ -512,6 +532,7 @@ class _PooledResponse(ClientResponse):
         answer, self._answer = self._answer, None
         connection = self._connection
         if answer is not None and answer.isclosed() and not answer.will_close and connection.sock is not None:
+            # http.client's HTTPResponse closes only its own file once read; the socket stays the pool's.
             self._pool.release(connection)
         else:
             if answer is not None:
