@@ -9,13 +9,22 @@ that did not change are registered on both services; ``app`` serves both:
 A client is pinned to a version by its own description: ``Client(**V1)``
 calls ``/api/v1/...``, ``Client(**V2)`` calls ``/api/v2/...``, and a path
 of a version or operation that is not served is the protocol's 404.
+``/openapi.json`` is one OpenAPI document for both versions (``pyservice
+openapi versions:app`` prints it): ``v1_greet`` and ``v2_greet`` keep the
+operation ids unique.
 """
 
 from __future__ import annotations
 
 import pyservice
 
-COMMON = {"name": "greeter", "endpoint": {"port": 8080}, "exceptions": {"Silent": {"status": 422}}}
+# Both versions name one document path: the group serves their merged OpenAPI document there.
+COMMON = {
+    "name": "greeter",
+    "endpoint": {"port": 8080},
+    "exceptions": {"Silent": {"status": 422}},
+    "openapi": "/openapi.json",
+}
 
 V1 = {
     **COMMON,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyservice
 import pytest
+import requests
 from pyservice.testing import LiveServer, client_for
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "extending"
@@ -69,6 +70,23 @@ def test_the_versions_are_served_by_pyservice_serve(load):
             with pytest.raises(pyservice.ServiceError) as raised:
                 client.stats()
             assert raised.value.status == 404
+
+
+def test_the_group_serves_one_valid_document_for_both_versions(load):
+    from openapi_spec_validator import validate
+
+    with LiveServer("versions:app", workers=1, cwd=EXAMPLE) as server:
+        document = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+    validate(document)
+    assert document["servers"] == [{"url": server.url}]
+    ids = {path: item["post"]["operationId"] for path, item in document["paths"].items() if "post" in item}
+    assert ids == {
+        "/api/v1/greet": "v1_greet",
+        "/api/v1/shout": "v1_shout",
+        "/api/v1/stats": "v1_stats",
+        "/api/v2/greet": "v2_greet",
+        "/api/v2/stats": "v2_stats",
+    }
 
 
 # -- subclassing -----------------------------------------------------------------
