@@ -29,6 +29,7 @@ _TYPE_NAMES = {
     dict: "a mapping",
     Mapping: "a mapping",
     type(None): "null",
+    type: "a class",
 }
 
 
