@@ -217,3 +217,17 @@ def test_a_placement_names_its_listed_position_in_words(listed, words):
     from pyservice import Placement
 
     assert Placement("p", listed, listed).reason == f"{words} in plugins"
+
+
+def test_pyservice_chain_says_why_a_declared_plugin_sits_where_it_does(monkeypatch, capsys):
+    from pathlib import Path
+
+    from pyservice._cli import main
+
+    apps = Path(__file__).parent / "apps"
+    monkeypatch.chdir(apps)
+    monkeypatch.syspath_prepend(str(apps))
+    assert main(["chain", "ordered_app:service", "op"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  request   plugin auth  (listed 2nd in plugins, moved; before throttle (Throttle.after))" in lines
+    assert "  request   plugin throttle  (listed 1st in plugins, moved; after auth (Throttle.after))" in lines
