@@ -399,3 +399,35 @@ def test_a_wrong_retry_key_fails_at_start_up_naming_it(api, key):
     with pytest.raises(pyservice.ApiError) as raised:
         pyservice.Client(**api)
     assert raised.value.key == key
+
+
+def test_a_hooks_own_error_in_a_hedged_call_is_raised_without_more_hedges(spare):
+    client = hedged(spare.port)
+    attempts = []
+
+    @client.plugin(scope="attempt")
+    def broken(context):
+        attempts.append(context.attempt)
+        raise RuntimeError("a bug in a hook")
+
+    with pytest.raises(RuntimeError, match="a bug in a hook"):
+        client.slow(seconds=0)
+    assert attempts == [1]
+
+
+def test_a_hedged_call_on_a_requests_session_closes_the_loser_when_it_answers(spare, tmp_path):
+    import requests
+
+    client = pyservice.Client(
+        session=requests.Session(),
+        name="clientapp",
+        operations={"race": {"idempotent": True, "hedge": {"delay": 0.1}}},
+        endpoint={"port": spare.port},
+    )
+    seen = Recorder(client)
+    answer = client.race(token=uuid.uuid4().hex, directory=str(tmp_path), seconds=1)
+    assert answer.first is False
+    seen.wait_for(2)
+    loser = next(entry for entry in seen.attempts if entry["attempt"] == 1)
+    assert loser["status"] == 200  # it could not be interrupted; it answered, and was closed unread
+    client.close()

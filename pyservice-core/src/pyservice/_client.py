@@ -413,6 +413,8 @@ def _hedged(context: ClientContext, route: _ClientRoute, hedge: Hedge) -> None:
                 winner = child
                 break
             last = (child, outcome)
+            if outcome is not None and not isinstance(outcome, TransportError):
+                break  # a hook's own error: raised as it is, not hedged over
             if more and time.monotonic() < context.deadline:
                 allowed = start()
                 pending += allowed
