@@ -231,3 +231,29 @@ def test_pyservice_chain_says_why_a_declared_plugin_sits_where_it_does(monkeypat
     lines = capsys.readouterr().out.splitlines()
     assert "  request   plugin auth  (listed 2nd in plugins, moved; before throttle (Throttle.after))" in lines
     assert "  request   plugin throttle  (listed 1st in plugins, moved; after auth (Throttle.after))" in lines
+
+
+def test_pyservice_chain_verbose_lists_every_plugin_in_order_with_its_reason(monkeypatch, capsys):
+    from pathlib import Path
+
+    from pyservice._cli import main
+
+    apps = Path(__file__).parent / "apps"
+    monkeypatch.chdir(apps)
+    monkeypatch.syspath_prepend(str(apps))
+    assert main(["chain", "ordered_app:service", "--verbose"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index(next(line for line in lines if line.endswith("plugins, outermost first:")))
+    assert lines[start + 1].split()[:2] == ["1.", "auth"]
+    assert lines[start + 2].split()[:2] == ["2.", "throttle"]
+    assert "after auth (Throttle.after)" in lines[start + 2]
+
+
+def test_pyservice_plugins_flags_an_installed_plugin_that_cannot_load(monkeypatch, capsys):
+    from pyservice import _cli
+    from pyservice._plugin import InstalledPlugin
+
+    broken = InstalledPlugin("broken", "nowhere:Broken", "pyservice-broken", "1.0", "cannot import 'nowhere'")
+    monkeypatch.setattr(_cli, "installed_plugins", lambda check=False: [broken])
+    assert _cli.main(["plugins"]) == 0
+    assert "  ! cannot import 'nowhere'" in capsys.readouterr().out.splitlines()

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     chain.add_argument("operation", nargs="?", help="only this operation")
     chain.add_argument("--deadline", action="store_true", help="the chain of a call that brings a deadline")
     chain.add_argument(
-        "--verbose", "-v", action="store_true", help="each plugin's effective config too (secrets masked)"
+        "--verbose", "-v", action="store_true", help="each plugin's config (secrets masked), and why each sits where it does"
     )
 
     openapi = commands.add_parser(
@@ -106,11 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_with_reload(list(argv if argv is not None else sys.argv[1:]))
         serve(args.target, options)
     elif args.command == "plugins":
-        plugins = installed_plugins()
+        plugins = installed_plugins(check=True)
         if not plugins:
             print("no plugins installed")
         for plugin in plugins:
             print(f"{plugin.name:<16} {plugin.package} {plugin.version}  ({plugin.value})")
+            if plugin.problem is not None:
+                print(f"  ! {plugin.problem}")
     elif args.command == "chain":
         owner = load_object(args.target, (Service, ServiceGroup, Client), "a pyservice.Service, ServiceGroup or Client")
         operations = _all_operations(owner)
@@ -119,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pyservice: {args.target} has no operation {args.operation!r} (known: {known})", file=sys.stderr)
             return 2
         sys.stdout.write(owner.describe_chain(args.operation, deadline=args.deadline, verbose=args.verbose))
+        if args.verbose and not isinstance(owner, ServiceGroup) and owner.placements:
+            # Each plugin's place and why; a declaration that moved one is said on its hook line anyway.
+            sys.stdout.write(owner.describe_order())
     elif args.command == "openapi":
         target = load_service(args.target)
         document = target.openapi(_server_url(target, args.server_url, args.host, args.port))
