@@ -68,7 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     chain.add_argument("operation", nargs="?", help="only this operation")
     chain.add_argument("--deadline", action="store_true", help="the chain of a call that brings a deadline")
     chain.add_argument(
-        "--verbose", "-v", action="store_true", help="each plugin's config (secrets masked), and why each sits where it does"
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="each plugin's config (secrets masked), and why each plugin sits where it does",
     )
 
     openapi = commands.add_parser(
