@@ -138,3 +138,7 @@ def test_versions_sharing_an_explorer_must_share_its_document():
     with pytest.raises(pyservice.ApiError) as raised:
         pyservice.ServiceGroup(v1, v2)
     assert raised.value.key == "explorer"
+
+
+def test_the_start_up_banner_names_the_explorer_beside_the_document(server):
+    assert "openapi /openapi.json; explorer /docs" in server.output()

@@ -222,8 +222,9 @@ def serve(target: str, options: ServeOptions | None = None, **flags: Any) -> Non
     workers = options.workers or os.cpu_count() or 1
     os.environ[WORKERS_ENV] = str(workers)
     service = load_service(target)
-    service.compile()  # fail here, once, rather than in every worker
+    # Before compile(): its warnings (an operation without a handler) read like the banner.
     _log_to_stderr_unless_configured()
+    service.compile()  # fail here, once, rather than in every worker
     first = service.services[0] if isinstance(service, ServiceGroup) else service
     endpoint = first.api.endpoint
     host = options.host or endpoint.host
@@ -294,6 +295,8 @@ def banner(service: Service | ServiceGroup, options: ServeOptions, host: str, po
         extras = []
         if api.openapi is not None:
             extras.append(f"openapi {api.openapi}")
+        if api.explorer is not None:
+            extras.append(f"explorer {api.explorer}")
         if api.health is not None:
             paths = [path for path in (api.health.live, api.health.ready) if path is not None]
             if paths:
