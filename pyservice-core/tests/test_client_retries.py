@@ -431,3 +431,16 @@ def test_a_hedged_call_on_a_requests_session_closes_the_loser_when_it_answers(sp
     loser = next(entry for entry in seen.attempts if entry["attempt"] == 1)
     assert loser["status"] == 200  # it could not be interrupted; it answered, and was closed unread
     client.close()
+
+
+def test_when_every_hedged_attempt_fails_the_last_answer_is_the_calls(spare):
+    hedged_unavailable = {"idempotent": True, "hedge": {"delay": 0.05, "attempts": 3}}
+    client = make_client(spare.port, {"unavailable": hedged_unavailable, "echo": {}})
+    seen = Recorder(client)
+    with pytest.raises(client.exceptions.Unavailable):
+        client.unavailable(fail=True)
+    seen.wait_for(3)
+    assert sorted(entry["status"] for entry in seen.attempts) == [503, 503, 503]
+    # The answers that lost were read or closed: their connections went back to the pool or were closed.
+    assert client.echo(a=1).a == 1
+    client.close()

@@ -412,6 +412,8 @@ def _hedged(context: ClientContext, route: _ClientRoute, hedge: Hedge) -> None:
             if outcome is None and child.status not in route.statuses:
                 winner = child
                 break
+            if last is not None:
+                _discard(last[0].http_response)  # an earlier failed answer, superseded by this outcome
             last = (child, outcome)
             if outcome is not None and not isinstance(outcome, TransportError):
                 break  # a hook's own error: raised as it is, not hedged over
@@ -419,6 +421,8 @@ def _hedged(context: ClientContext, route: _ClientRoute, hedge: Hedge) -> None:
                 allowed = start()
                 pending += allowed
             if not pending:
+                if outcome is None:
+                    winner = child  # every attempt failed; the last answer (a 503...) is the call's
                 break
     finally:
         with race.lock:
@@ -436,9 +440,9 @@ def _hedged(context: ClientContext, route: _ClientRoute, hedge: Hedge) -> None:
                 _discard(lost.http_response)
     if winner is None:
         assert last is not None
-        winner, outcome = last
-        if outcome is not None:
-            raise outcome
+        error = last[1]
+        assert error is not None
+        raise error
     context.http_response = winner.http_response
     context.status = winner.status
     context.timeout = winner.timeout

@@ -154,6 +154,12 @@ class Cancel:
             self.cancelled = True
             _shutdown(self._sock)
 
+    def detach(self) -> bool:
+        """Forget the socket, which goes back to the pool; True if it was cancelled (then it must not)."""
+        with self._lock:
+            self._sock = None
+            return self.cancelled
+
 
 def _shutdown(sock: socket.socket | None) -> None:
     if sock is not None:
@@ -432,7 +438,7 @@ class HTTPTransport:
                 raise TransportError(f"{operation}: cancelled", operation=operation) from exc
             doing = f"calling {pool.origin}; timeouts {timeout.connect:.3g}s to connect, {timeout.read:.3g}s to read"
             raise _failure(operation, exc, doing) from exc
-        return _PooledResponse(answer, connection, pool, operation, limit)
+        return _PooledResponse(answer, connection, pool, operation, limit, cancel)
 
     def close(self) -> None:
         """Close every idle pooled connection; ones in use close when their call ends."""
@@ -471,7 +477,7 @@ def _failure(operation: str, exc: BaseException, doing: str) -> TransportError:
 
 
 class _PooledResponse(ClientResponse):
-    __slots__ = ("_answer", "_connection", "_pool")
+    __slots__ = ("_answer", "_cancel", "_connection", "_pool")
 
     def __init__(
         self,
@@ -480,6 +486,7 @@ class _PooledResponse(ClientResponse):
         pool: _Pool,
         operation: str,
         limit: int,
+        cancel: Cancel | None,
     ) -> None:
         self.status = answer.status
         self.reason = answer.reason
@@ -490,6 +497,7 @@ class _PooledResponse(ClientResponse):
         self._answer: http.client.HTTPResponse | None = answer
         self._connection = connection
         self._pool = pool
+        self._cancel = cancel
 
     def _read(self, limit: int) -> bytes:
         answer = self._answer
@@ -531,7 +539,11 @@ class _PooledResponse(ClientResponse):
     def _release(self) -> None:
         answer, self._answer = self._answer, None
         connection = self._connection
-        if answer is not None and answer.isclosed() and not answer.will_close and connection.sock is not None:
+        reusable = answer is not None and answer.isclosed() and not answer.will_close and connection.sock is not None
+        # A hedged attempt's socket is shut down when it loses; once pooled, it is no longer the attempt's.
+        if self._cancel is not None and self._cancel.detach():
+            reusable = False
+        if reusable:
             # http.client's HTTPResponse closes only its own file once read; the socket stays the pool's.
             self._pool.release(connection)
         else:
