@@ -48,7 +48,8 @@ class CallCache:
             operation: a cached operation of this side's api.
             request: the request whose answer to delete (all when omitted).
             caller: for a caller-scoped operation, whose answer: the current
-                call's caller by default.
+                call's caller by default; on a service another caller's
+                ``pyservice.Caller`` (see :meth:`Cache.key_for`).
 
         Returns:
             How many entries were deleted; 0 when the backend is unavailable
@@ -56,6 +57,7 @@ class CallCache:
 
         Raises:
             ValueError: ``operation`` is not cached by this plugin.
+            TypeError: on a service, ``caller`` is a bare string.
         """
         if request is not None and caller is CURRENT_CALLER:
             caller = self._cache.caller_of(operation, self._context)
