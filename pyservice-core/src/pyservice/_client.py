@@ -179,11 +179,11 @@ def _exchange(context: ClientContext) -> None:
     client = context.client
     policy = route.retry
     attempts = policy.attempts if route.idempotent or _carries_key(context.headers) else 1
-    budget = client.retry_budget
-    if budget is not None:
-        budget.deposit()
     breaker = client.circuit_breaker
     probe = False if breaker is None else _admit(context, breaker)
+    budget = client.retry_budget
+    if budget is not None:
+        budget.deposit()  # a call the breaker refused is not one the service saw
     failures = 0
     while True:
         context.attempt += 1
