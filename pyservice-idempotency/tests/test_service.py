@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import FakeClock, api
-from pyservice import ApiError, Client, Service
+from pyservice import ApiError, Client, Plugin, Service
 from pyservice.testing import client_for
 from pyservice_idempotency import (
     REPLAYED_HEADER,
@@ -22,11 +22,12 @@ from pyservice_idempotency import (
 class Orders:
     """A service whose handlers count their runs."""
 
-    def __init__(self, description: dict[str, Any]) -> None:
+    def __init__(self, description: dict[str, Any], available_plugins: Any = ()) -> None:
         self.runs = 0
+        self.available = available_plugins
         self.gate: threading.Event | None = None
         self.entered = threading.Event()
-        service = self.service = Service(**description)
+        service = self.service = Service(**description, available_plugins=available_plugins)
         self.orders: dict[int, Any] = {}
 
         @service.operation("create_order")
@@ -60,7 +61,7 @@ class Orders:
 
     def post(self, operation: str, body: bytes | str, key: str | None = None, **headers: str) -> requests.Response:
         """A raw call over the in-process transport: the exact headers and body."""
-        client = client_for(self.service)
+        client = client_for(self.service, available_plugins=self.available)
         sent = {"Content-Type": "application/json", **headers}
         if key is not None:
             sent["Idempotency-Key"] = key
@@ -361,3 +362,34 @@ def test_idempotency_of_finds_the_plugin() -> None:
     assert isinstance(idempotency_of(service), Idempotency)
     with pytest.raises(LookupError):
         idempotency_of(Client(operations=["x"]))
+
+
+class Database(Plugin):
+    """A stand-in for a database plugin listed after idempotency: it commits after the answer is encoded."""
+
+    name = "db"
+    fail_commits = 0
+
+    def setup(self, owner: Any) -> None:
+        if owner.side == "service":
+            owner.plugin("request", name=self.name)(self.session)
+
+    def session(self, context: Any) -> None:
+        context.process_request()
+        if Database.fail_commits:
+            Database.fail_commits -= 1
+            raise RuntimeError("the commit failed")
+
+
+def test_an_answer_is_stored_only_once_the_plugin_listed_after_it_committed() -> None:
+    description = api()
+    description["plugins"] = {"idempotency": {}, "db": {}}
+    orders = Orders(description, available_plugins=[Database])
+    Database.fail_commits = 1
+    assert orders.post("create_order", "{}", key="k-1").status_code == 500  # ran, not committed: not stored
+    second = orders.post("create_order", "{}", key="k-1")
+    assert second.status_code == 200
+    assert REPLAYED_HEADER not in second.headers
+    third = orders.post("create_order", "{}", key="k-1")
+    assert third.headers[REPLAYED_HEADER] == "true"
+    assert orders.runs == 2

@@ -220,8 +220,9 @@ def service_hook(guard: Guard, policy: Policy) -> Callable[[ServiceContext], Non
             context.process_request()  # not a JSON object: the core refuses it, nothing runs
             return
         # The caller is part of the key: one caller can never replay, or block, another's answer.
-        # Hashed, so neither the caller's identity nor the key is kept in the clear.
-        caller = context.caller or context.remote_addr or ""
+        # Hashed, so neither the caller's identity nor the key is kept in the clear. caller_identity.key
+        # is unambiguous: a JWT subject and an address that read alike are two callers.
+        caller = context.caller_identity.key
         store_key = (
             prefix + hashlib.blake2b(f"{caller}\0{key}".encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
         )
