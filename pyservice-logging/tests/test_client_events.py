@@ -134,3 +134,15 @@ def test_service_calling_a_service_passes_the_request_id_on(lines):
     inner_call = called[0]
     assert back_event["parent_id"] == inner_call["span_id"]
     assert inner_call["parent_id"] == front_event["span_id"]
+
+
+def test_client_event_carries_the_circuit_breaker_state(lines):
+    api = make_api(endpoint={"port": free_port()}, retries=0, timeout=1.0, circuit_breaker={"failures": 1, "reset": 30})
+    with pyservice.Client(available_plugins=PLUGINS, **api) as caller:
+        with pytest.raises(pyservice.TransportError):
+            caller.get_item(id="1")
+        with pytest.raises(pyservice.CircuitOpen):
+            caller.get_item(id="2")
+    first, second = lines.calls("client")
+    assert first["circuit"] == "opened"
+    assert (second["circuit"], second["error"], second["attempts"]) == ("open", "CircuitOpen", 0)
