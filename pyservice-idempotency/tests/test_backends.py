@@ -214,3 +214,27 @@ def test_the_redis_readiness_check_names_no_url(private_redis: PrivateRedis) -> 
     assert problem is not None
     assert "Redis does not answer" in problem
     assert str(private_redis.port) not in problem
+
+
+def test_a_frozen_redis_answers_a_keyed_call_503_by_its_deadline(private_redis: PrivateRedis) -> None:
+    service = Service(**api({"backend": "redis", "redis_url": private_redis.url, "timeout": 30.0}))
+
+    @service.operation("create_order")
+    def create_order(request: Any, response: Any, context: Any) -> None:
+        response.ok = True
+
+    session = client_for(service).session
+    url = "http://127.0.0.1:8080/api/v1/create_order"
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "k-1", "Pyservice-Timeout": "0.3"}
+    assert session.post(url, data=b"{}", headers=headers).status_code == 200
+    assert private_redis.process is not None
+    private_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        # Redis's own timeout here is 30 s: only the call's deadline can end the wait.
+        answer = session.post(url, data=b"{}", headers={**headers, "Idempotency-Key": "k-2"})
+    finally:
+        private_redis.process.send_signal(signal.SIGCONT)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["name"] == "IdempotencyUnavailable"
+    # The deadline ended the wait, not a failure of Redis: the next call asks Redis again.
+    assert session.post(url, data=b"{}", headers={**headers, "Idempotency-Key": "k-3"}).status_code == 200

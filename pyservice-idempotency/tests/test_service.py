@@ -393,3 +393,27 @@ def test_an_answer_is_stored_only_once_the_plugin_listed_after_it_committed() ->
     third = orders.post("create_order", "{}", key="k-1")
     assert third.headers[REPLAYED_HEADER] == "true"
     assert orders.runs == 2
+
+
+class StandInAuth(Plugin):
+    """Named like pyservice-auth, to check the order the plugin requires."""
+
+    name = "auth"
+
+    def setup(self, owner: Any) -> None:
+        pass
+
+
+def test_listing_auth_after_the_plugin_fails_at_start_up() -> None:
+    description = api()
+    description["plugins"] = {"idempotency": {}, "auth": {}}
+    with pytest.raises(ApiError) as caught:
+        Service(**description, available_plugins=[StandInAuth])
+    assert caught.value.key == "plugins"
+    assert "'auth' is listed after" in str(caught.value)
+
+
+def test_auth_listed_first_is_accepted() -> None:
+    description = api()
+    description["plugins"] = {"auth": {}, "idempotency": {}}
+    Service(**description, available_plugins=[StandInAuth])
