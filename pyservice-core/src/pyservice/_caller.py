@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
-__all__ = ["Caller"]
+__all__ = ["Caller", "anonymous_callers"]
 
 #: Scheme names: lower-case identifiers, so the key splits at its first ``:``.
 _SCHEME = re.compile(r"[a-z][a-z0-9_]*")
@@ -102,14 +102,14 @@ class Caller:
         Args:
             address: the caller's address; ``None`` when the peer has none.
         """
-        caller = _anonymous.get(address)
+        caller = anonymous_callers.get(address)
         if caller is None:
             if address is not None and not isinstance(address, str):
                 raise TypeError(f"an address must be a string or None, got {type(address).__name__}")
             caller = cls._make("anonymous", None, address, f"anonymous:{address or ''}")
-            if len(_anonymous) >= _ANONYMOUS_LIMIT:
-                _anonymous.clear()
-            _anonymous[address] = caller
+            if len(anonymous_callers) >= _ANONYMOUS_LIMIT:
+                anonymous_callers.clear()
+            anonymous_callers[address] = caller
         return caller
 
     @classmethod
@@ -156,7 +156,8 @@ class Caller:
         return f"<Caller {self.key}>"
 
 
-_anonymous: dict[str | None, Caller] = {}
+#: The anonymous identities made so far, by address (bounded); read by the context's default.
+anonymous_callers: dict[str | None, Caller] = {}
 
 
 def _check_scheme(scheme: str) -> None:

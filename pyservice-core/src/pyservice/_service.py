@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._api import Operation
 from ._arrival import ENVIRON_KEY as ARRIVED
-from ._caller import Caller
+from ._caller import Caller, anonymous_callers
 from ._chain import Context, Hook, Step, adapt_operation_hook, chain_end, hooks_for
 from ._container import Container, declared_request_class, new_container, to_json_value
 from ._deadline import ENVIRON_KEY, current_deadline, parse_timeout
@@ -211,7 +211,9 @@ class _CallerIdentity:
         if caller is not None:
             # A plugin that sets only the display name: its ids are a namespace of their own.
             return Caller.principal("caller", caller)
-        return Caller.anonymous(context.environ.get("REMOTE_ADDR"))
+        # Caller.anonymous's table, read here first: a known address costs no further call.
+        address = context.environ.get("REMOTE_ADDR")
+        return anonymous_callers.get(address) or Caller.anonymous(address)
 
 
 ServiceContext.caller_identity = _CallerIdentity()  # type: ignore[assignment]
