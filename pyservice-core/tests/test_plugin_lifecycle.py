@@ -177,3 +177,12 @@ def test_under_pyservice_serve_each_worker_stops_its_plugins_when_it_stops(tmp_p
     stops = [int(line.split()[1]) for line in lines if line.startswith("stop")]
     assert sorted(stops) == sorted(answers)
     assert os.getpid() not in stops
+
+
+def test_closing_a_client_stops_its_plugins():
+    events: list[str] = []
+    pool = lifecycle_plugin("pool", events)
+    client = client_for(service_with(pool), available_plugins=[pool])
+    client.op()
+    client.close()
+    assert "stop pool client" in events

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ._api import Operation, Timeout
 from ._caller import Caller
@@ -29,6 +29,9 @@ from .exceptions import exception_class
 
 if TYPE_CHECKING:
     import requests
+    from typing_extensions import Unpack
+
+    from .typing import ApiDescription
 
 __all__ = ["Client", "ClientContext"]
 
@@ -536,6 +539,10 @@ class Client(Owner):
             (``{"https": "http://proxy:3128", "no": "localhost"}``).
         trust_env: also read proxies and the CA bundle from the environment
             (``HTTPS_PROXY``, ``NO_PROXY``...), as ``requests`` does.
+        plugin_config: this client's own plugin config by plugin name (a
+            client secret), over the description's ``plugins`` and the
+            ``PYSERVICE_<PLUGIN>_<OPTION>`` environment; never part of
+            ``client.api.raw``.
         **api: the api description's keys.
 
     Attributes:
@@ -553,18 +560,40 @@ class Client(Owner):
     side = "client"
     scopes = ("request", "operation", "attempt")
 
+    @overload
     def __init__(
         self,
         *,
-        available_plugins: Iterable[type[Plugin]] = (),
-        session: requests.Session | None = None,
-        pool_size: int = 32,
-        max_response_size: int = _MAX_RESPONSE_SIZE,
-        validate: bool = False,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        proxies: Mapping[str, str] | None = None,
-        trust_env: bool = True,
+        available_plugins: Iterable[type[Plugin]] = ...,
+        session: requests.Session | None = ...,
+        pool_size: int = ...,
+        max_response_size: int = ...,
+        validate: bool = ...,
+        verify: bool | str = ...,
+        cert: str | tuple[str, str] | None = ...,
+        proxies: Mapping[str, str] | None = ...,
+        trust_env: bool = ...,
+        plugin_config: Mapping[str, Mapping[str, Any]] = ...,
+        **api: Unpack[ApiDescription],
+    ) -> None: ...  # pragma: no cover
+
+    # A description in a dict of mixed values (dict[str, object] to a type checker), as the docs write it.
+    @overload
+    def __init__(self, **api: object) -> None: ...  # pragma: no cover
+
+    # Any: the second overload lets a dict of mixed values through, so the implementation takes anything here.
+    def __init__(
+        self,
+        *,
+        available_plugins: Any = (),
+        session: Any = None,
+        pool_size: Any = 32,
+        max_response_size: Any = _MAX_RESPONSE_SIZE,
+        validate: Any = False,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+        trust_env: Any = True,
         **api: Any,
     ) -> None:
         # Set before the plugins are, so that one may stub an exchange in its setup.
@@ -721,7 +750,8 @@ class Client(Owner):
         return call
 
     def close(self) -> None:
-        """Close the pooled HTTP connections and the hedging threads."""
+        """Stop this client's plugins (their ``stop``), close the pooled HTTP connections and the hedging threads."""
+        self.stop()
         self.transport.close()
         pool, self._hedge_pool = self._hedge_pool, None
         if pool is not None:

@@ -28,6 +28,7 @@ api = {
 }
 
 service = pyservice.Service(**api)
+client = pyservice.Client(**api)
 items: dict[str, Any] = {}
 
 
