@@ -61,12 +61,14 @@ class MemoryBackend(Backend):
         self._bytes -= len(key) + len(value)
 
     def _put(self, key: str, value: bytes, expires: float, now: float) -> None:
-        old = self._records.pop(key, None)
-        if old is not None:
-            self._bytes -= len(key) + len(old[1])
-        self._records[key] = (expires, value)
-        self._bytes += len(key) + len(value)
         records = self._records
+        old = records.get(key)
+        if old is None:
+            self._bytes += len(key) + len(value)
+        else:
+            # Replaced where it stands: a completed call keeps its claim's place in the order.
+            self._bytes += len(value) - len(old[1])
+        records[key] = (expires, value)
         while records and (len(records) > self.max_entries or self._bytes > self.max_bytes):
             oldest, (when, _) = next(iter(records.items()))
             if oldest == key and len(records) == 1:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import logging
 import math
+import os
 import secrets
 import threading
 import time
@@ -35,6 +37,30 @@ logger = logging.getLogger("pyservice.idempotency")
 REPLAYED_HEADER = "Idempotent-Replayed"
 _REPLAYED = (REPLAYED_HEADER, "true")
 _ENVIRON_KEY = "HTTP_IDEMPOTENCY_KEY"
+
+
+class _Tokens:
+    """Tokens that make each claim its call's own: a random prefix per process, and a counter.
+
+    Unique across processes and hosts (64 random bits, drawn again in a
+    forked child) without a system call per claim.
+    """
+
+    __slots__ = ("counter", "prefix")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):x}"
+
+
+_tokens = _Tokens()
+os.register_at_fork(after_in_child=_tokens.reset)
 
 
 class Guard:
@@ -226,7 +252,7 @@ def service_hook(guard: Guard, policy: Policy) -> Callable[[ServiceContext], Non
         store_key = (
             prefix + hashlib.blake2b(f"{caller}\0{key}".encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
         )
-        claim = running_record(request_print, secrets.token_hex(8))
+        claim = running_record(request_print, _tokens.next())
         now = time.monotonic()
         if guard.down_until and now < guard.down_until:
             _unavailable(guard, context, None)
