@@ -137,6 +137,11 @@ class Authenticator:
             )
             for prefix, spec in self.api_keys.items()
         }
+        # Each key's caller identity (a cached property), made here rather than on its first call.
+        principals = [stored.principal for stored in self._stored_api_keys.values()]
+        principals += [key.principal for key in self.signing_keys.values()]
+        for principal in principals:
+            principal.caller  # noqa: B018 - read for the cached property's side effect
 
     def authenticate(self, context: pyservice.ServiceContext) -> Principal | None:
         """The call's principal, or ``None`` when it sent no ``Authorization`` header.
@@ -252,8 +257,6 @@ def _operation_hook(
                 if not addresses.permits(resolved):
                     raise _Refused(Forbidden, FORBIDDEN_MESSAGE, "an address outside the allowed networks")
             context.caller = address
-            # The same object for every anonymous call from one address: nothing allocated.
-            context.caller_identity = anonymous(address)
             principal = authenticator.authenticate(context)
             if not allow.permits(principal):
                 if principal is None:
@@ -267,7 +270,11 @@ def _operation_hook(
         if principal is not None:
             context.principal = principal
             context.caller = principal.id
+            # Made once per principal: an API or signing key's is made at start-up.
             context.caller_identity = principal.caller
+        else:
+            # The same object for every anonymous call from one address: nothing allocated.
+            context.caller_identity = anonymous(address)
         context.process_request()
 
     auth.__qualname__ = f"auth {operation}"
