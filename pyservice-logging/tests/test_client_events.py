@@ -146,3 +146,18 @@ def test_client_event_carries_the_circuit_breaker_state(lines):
     first, second = lines.calls("client")
     assert first["circuit"] == "opened"
     assert (second["circuit"], second["error"], second["attempts"]) == ("open", "CircuitOpen", 0)
+
+
+def test_a_client_event_that_cannot_be_built_leaves_the_answer_alone(lines, monkeypatch):
+    service = make_service(make_api())  # its own event leaves bodies out
+    caller = client(service, make_api({"logging": {"log_bodies": True}}))
+    plugin = next(plugin for plugin in caller.plugins if plugin.name == "logging")
+
+    def broken(fields, limit):
+        raise ValueError("cannot redact")
+
+    monkeypatch.setattr(plugin, "_body", broken)
+    assert caller.get_item(id="7").item == {"id": "7", "name": "teapot"}
+    [event] = lines.calls("client")
+    assert (event["outcome"], event["level"]) == ("ok", "error")
+    assert event["detail"] == "the call event could not be written: ValueError: cannot redact"

@@ -379,18 +379,21 @@ class LoggingPlugin(Plugin):
                 raise
             if not log_ok or (sample_rate < 1.0 and random.random() >= sample_rate):  # noqa: S311 - sampling
                 return
-            event = _client_event(base, context, trace, started, "ok", context.status)
-            if sample_rate < 1.0:
-                event["sample_rate"] = sample_rate
-            if log_bodies:
-                event["request"] = self._body(context.request, limit)
-                event["response"] = self._body(context.response, limit)
-            if log_headers:
-                event["headers"] = dict(context.headers)
-            if select is not None:
-                event = select(event)
-            event["event"] = "call"
-            emit("info", event)
+            try:
+                event = _client_event(base, context, trace, started, "ok", context.status)
+                if sample_rate < 1.0:
+                    event["sample_rate"] = sample_rate
+                if log_bodies:
+                    event["request"] = self._body(context.request, limit)
+                    event["response"] = self._body(context.response, limit)
+                if log_headers:
+                    event["headers"] = dict(context.headers)
+                if select is not None:
+                    event = select(event)
+                event["event"] = "call"
+                emit("info", event)
+            except Exception as failure:  # logging never turns an answered call into an error
+                _event_failed(emit, base, "ok", failure)
 
         return logging_hook
 
