@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pyservice
+import redis
 from sqlalchemy import text
 
 TABLE = os.environ["IDEMPOTENCY_TABLE"]
@@ -36,6 +37,16 @@ service = pyservice.Service(**api)
 def create_order(request: Any, response: Any, context: Any) -> None:
     if request.sleep:
         time.sleep(request.sleep)
+    if request.wait_for:
+        # Hold the call until the test sets this Redis key (10 s at most).
+        gate = redis.Redis.from_url(os.environ["IDEMPOTENCY_REDIS_URL"], socket_timeout=5)
+        try:
+            for _ in range(1000):
+                if gate.exists(request.wait_for):
+                    break
+                time.sleep(0.01)
+        finally:
+            gate.close()
     statement = text(f"INSERT INTO {TABLE} (item, pid) VALUES (:item, :pid) RETURNING id")
     response.id = context.session.execute(statement, {"item": request.item, "pid": os.getpid()}).scalar_one()
     response.pid = os.getpid()

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import redis
 import requests
 import sqlalchemy
 from conftest import PrivateRedis, psycopg_url
@@ -140,37 +142,50 @@ def post_through(port: int) -> None:
         raise TransportError(str(exc), operation="create_order") from exc
 
 
-def test_concurrent_duplicates_run_once_and_the_others_get_409_or_the_replay(
-    orders_server: Callable[..., LiveServer], table: Table
+def test_concurrent_duplicates_while_the_first_runs_get_409_and_later_ones_the_replay(
+    orders_server: Callable[..., LiveServer], table: Table, redis_url: str, prefix: str
 ) -> None:
     server = orders_server()
     key = f"order-{uuid.uuid4()}"
-    body = b'{"item": "bolt", "sleep": 0.5}'
-    answers: list[requests.Response] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
+    gate = f"{prefix}-gate"
+    body = orjson.dumps({"item": "bolt", "wait_for": gate})
+    store = redis.Redis.from_url(redis_url, socket_timeout=5)
+    first: list[requests.Response] = []
+    running = threading.Thread(target=lambda: first.append(post(server.port, body, key)))
+    running.start()
+    try:
+        # The first call holds its claim (and its worker) until the gate opens.
+        for _ in range(500):
+            if any(not name.endswith(b"-gate") for name in store.scan_iter(match=f"{prefix}*")):
+                break
+            time.sleep(0.01)
+        answers: list[requests.Response] = []
+        lock = threading.Lock()
+        start = threading.Barrier(7)
 
-    def send() -> None:
-        start.wait()
-        answer = post(server.port, body, key)
-        with lock:
-            answers.append(answer)
+        def send() -> None:
+            start.wait()
+            answer = post(server.port, body, key)
+            with lock:
+                answers.append(answer)
 
-    threads = [threading.Thread(target=send) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert len(answers) == 8
-    assert {answer.status_code for answer in answers} <= {200, 409}
-    first = [answer for answer in answers if answer.status_code == 200 and REPLAYED_HEADER not in answer.headers]
-    assert len(first) == 1
-    assert all(answer.content == first[0].content for answer in answers if answer.status_code == 200)
-    in_use = [answer for answer in answers if answer.status_code == 409]
-    assert in_use  # 0.5 s of work: the others arrived while it ran
-    for answer in in_use:
+        threads = [threading.Thread(target=send) for _ in range(7)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        store.set(gate, 1)
+        running.join(60)
+        store.close()
+    assert [answer.status_code for answer in answers] == [409] * 7
+    for answer in answers:
         assert answer.headers["Retry-After"] == "1"
         assert answer.json()["error"]["name"] == "IdempotencyKeyInUse"
+    assert first[0].status_code == 200
+    later = post(server.port, body, key)
+    assert later.headers[REPLAYED_HEADER] == "true"
+    assert later.content == first[0].content
     assert len(table.rows()) == 1
 
 
