@@ -33,7 +33,15 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-__all__ = ["ATTRIBUTES", "DiscardExporter", "build", "build_measured", "build_sampled_out", "main"]
+__all__ = [
+    "ATTRIBUTES",
+    "DiscardExporter",
+    "build",
+    "build_measured",
+    "build_sampled_out",
+    "build_sampled_out_by_parent",
+    "main",
+]
 
 SERVICE, OPERATION = "bench", "echo"
 #: What the plugin gives the span: at start, from the environ, and at the end.
@@ -98,6 +106,36 @@ def build_sampled_out(provider: Any) -> Callable[[], None]:
     def span() -> None:
         started = tracer.start_span(name, None, kind, ATTRIBUTES)
         detach(attach(set_span_in_context(started)))
+
+    return span
+
+
+#: A caller's trace context that says "not sampled": a ParentBased sampler (the SDK's default) drops the span.
+NOT_SAMPLED_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
+
+def build_sampled_out_by_parent(provider: Any) -> Callable[[], None]:
+    """:func:`build_sampled_out` for a call whose caller sent a not-sampled ``traceparent``.
+
+    The trace context read from the request's headers with the global
+    propagator, the span started in it (the SDK's default sampler,
+    ``ParentBased(ALWAYS_ON)``, drops it as its parent was dropped), made
+    current and let go.
+    """
+    from opentelemetry import context as context_api
+    from opentelemetry.propagate import get_global_textmap
+    from opentelemetry.trace import SpanKind, set_span_in_context
+
+    tracer = provider.get_tracer("direct")
+    name = ATTRIBUTES["rpc.method"]
+    kind = SpanKind.SERVER
+    attach, detach = context_api.attach, context_api.detach
+    headers = {"traceparent": NOT_SAMPLED_PARENT}
+
+    def span() -> None:
+        parent = get_global_textmap().extract(headers)
+        started = tracer.start_span(name, parent, kind, ATTRIBUTES)
+        detach(attach(set_span_in_context(started, parent)))
 
     return span
 
@@ -171,7 +209,7 @@ def _service(otel: dict[str, Any] | None, passthrough: bool = False) -> Any:
     return service.wsgi_application
 
 
-def _app_case(app: Any) -> Callable[[int], float]:
+def _app_case(app: Any, headers: dict[str, str] | None = None) -> Callable[[int], float]:
     import pyservice
 
     api = pyservice.Service(name=SERVICE, operations=[OPERATION], health=None).api
@@ -182,6 +220,7 @@ def _app_case(app: Any) -> Callable[[int], float]:
         for _ in range(n):
             environ = dict(_ENVIRON)
             environ["PATH_INFO"] = path
+            environ.update(headers or {})
             environ["wsgi.input"] = io.BytesIO(_BODY)
             environs.append(environ)
         started = _clock()
@@ -226,6 +265,7 @@ def main(calls: int = 3000, rounds: int = 9) -> int:
 
     recording = _providers()
     sampled_out = _providers(ALWAYS_OFF)
+    parent_based = _providers()  # the SDK's default sampler: ParentBased(ALWAYS_ON)
     meters = MeterProvider(metric_readers=[InMemoryMetricReader()])
     no_meter = NoOpMeterProvider()
     cases = {
@@ -239,6 +279,10 @@ def main(calls: int = 3000, rounds: int = 9) -> int:
         "pyservice + otel, sampled out": _app_case(
             _service({"tracer_provider": sampled_out, "meter_provider": no_meter})
         ),
+        "pyservice + otel, sampled out by caller": _app_case(
+            _service({"tracer_provider": parent_based, "meter_provider": no_meter}),
+            {"HTTP_TRACEPARENT": NOT_SAMPLED_PARENT},
+        ),
         "pyservice + otel, recorded span": _app_case(
             _service({"tracer_provider": recording, "meter_provider": no_meter})
         ),
@@ -247,6 +291,7 @@ def main(calls: int = 3000, rounds: int = 9) -> int:
         ),
         "SDK: the same span": _direct_case(build(recording)),
         "SDK: a sampled-out span, made current": _direct_case(build_sampled_out(sampled_out)),
+        "SDK: a caller's sampled-out span, current": _direct_case(build_sampled_out_by_parent(parent_based)),
         "SDK: the same span + measurements": _direct_case(build_measured(recording, meters)),
     }
     for batch in cases.values():
@@ -270,6 +315,12 @@ def main(calls: int = 3000, rounds: int = 9) -> int:
         (
             "sampled out adds < 2 µs beyond the SDK's own sampled-out span, made current",
             us["pyservice + otel, sampled out"] - core - us["SDK: a sampled-out span, made current"] < 2.0,
+        ),
+        ("sampled out by the caller adds < 2 µs", us["pyservice + otel, sampled out by caller"] - core < 2.0),
+        (
+            "sampled out by the caller adds < 2 µs beyond the SDK's own, made current",
+            us["pyservice + otel, sampled out by caller"] - core - us["SDK: a caller's sampled-out span, current"]
+            < 2.0,
         ),
         (
             "recorded span adds <= 2x the SDK's own span",

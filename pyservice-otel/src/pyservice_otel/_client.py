@@ -135,7 +135,7 @@ def client_hook(
             if handed is not None:
                 current = get_current_span().get_span_context()
                 parent = continue_handed(handed, None, current, instruments.tracer, name, kind, starting)
-            span = instruments.tracer.start_span(name, parent, kind, starting)
+            span = instruments.start_span(name, parent, kind, starting)
             found = span.get_span_context()
             if found.is_valid:
                 token = attach(set_span_in_context(span, parent))
@@ -221,7 +221,7 @@ def attempt_hook(client: Client, operation: Operation, telemetry: Telemetry) -> 
             call_span.add_event("pyservice.retry", {"pyservice.attempt": attempt, "pyservice.backoff_s": waited})
         parent = set_span_in_context(call_span)
         attributes = base if attempt == 1 else {**base, HTTP_RESEND_COUNT: attempt - 1}
-        span = (telemetry.current or instruments_of()).tracer.start_span(name, parent, kind, attributes)
+        span = (telemetry.current or instruments_of()).start_span(name, parent, kind, attributes)
         get_global_textmap().inject(context.headers, context=set_span_in_context(span, parent))
         outer = context.traceparent
         found = span.get_span_context()

@@ -7,6 +7,7 @@ from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as context_api
+from opentelemetry.context import get_current
 from opentelemetry.propagate import get_global_textmap
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span, set_span_in_context
@@ -38,12 +39,21 @@ if TYPE_CHECKING:
 __all__ = ["EnvironGetter", "service_hook"]
 
 
+#: Header name -> WSGI environ key, for the headers the propagators ask for.
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
 class EnvironGetter(Getter[Mapping[str, Any]]):
     """Reads propagation headers from a WSGI environ."""
 
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
         """The values of header ``key``, or ``None`` when absent."""
-        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        name = _ENVIRON_KEYS.get(key)
+        if name is None:
+            name = "HTTP_" + key.upper().replace("-", "_")
+            if len(_ENVIRON_KEYS) < 64:  # the few headers the propagators read, each named once
+                _ENVIRON_KEYS[key] = name
+        value = carrier.get(name)
         return None if value is None else [value]
 
     def keys(self, carrier: Mapping[str, Any]) -> list[str]:
@@ -147,12 +157,15 @@ def service_hook(
                 else:
                     # Other propagators (B3, Jaeger) read other headers: let them look.
                     parent = propagator.extract(environ, getter=_GETTER)
+            if parent is None:
+                # Read once: the span's parent and the context it is made current in.
+                parent = get_current()
             handed = context.traceparent
             if handed is not None:
                 # A plugin listed before this one gave the call its trace id: continue it.
                 current = get_current_span(parent).get_span_context()
                 parent = continue_handed(handed, parent, current, instruments.tracer, name, kind, base)
-            span = instruments.tracer.start_span(name, parent, kind, base)
+            span = instruments.start_span(name, parent, kind, base)
             found = span.get_span_context()
             if found.is_valid:
                 # Sampled out too: the context goes on to the calls the handler makes, with its flags.
@@ -161,6 +174,14 @@ def service_hook(
                 recording = span.is_recording()
                 if recording:
                     span.set_attributes(_network_attributes(environ))
+            if not (recording or measuring):
+                # Sampled out, no metrics: the call only carries its context on to the handler's calls.
+                try:
+                    context.process_request()
+                finally:
+                    if token is not None:
+                        detach(token)
+                return
         status = 200
         error: str | None = None
         try:

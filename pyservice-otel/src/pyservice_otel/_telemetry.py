@@ -27,6 +27,7 @@ from pyservice import ApiError
 from pyservice.checks import import_object
 
 from ._prometheus import PrometheusReader
+from ._sampling import SpanStarter, span_starter
 
 __all__ = ["Instruments", "Telemetry", "check_metric_exporter", "check_provider", "check_span_exporter"]
 
@@ -175,10 +176,12 @@ def check_metric_exporter(value: Any) -> Any:
 class Instruments:
     """The tracer and the instruments of one side, in one process."""
 
-    __slots__ = ("active", "duration", "measuring", "request_size", "response_size", "tracer", "tracing")
+    __slots__ = ("active", "duration", "measuring", "request_size", "response_size", "start_span", "tracer", "tracing")
 
     def __init__(self, tracer: Tracer, meter: Meter, side: str, tracing: bool, measuring: bool) -> None:
         self.tracer = tracer
+        #: Starts the hooks' spans: the sampler asked first, a dropped span made without the SDK's span work.
+        self.start_span: SpanStarter = span_starter(tracer) if tracing else tracer.start_span
         #: False when the tracer makes no spans (a no-op provider): the hooks then skip all span work.
         self.tracing = tracing
         #: False when the meter records nothing (a no-op provider): the hooks then skip the measurements.
