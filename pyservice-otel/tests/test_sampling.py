@@ -239,3 +239,46 @@ def test_a_tracer_not_from_the_sdk_starts_its_own_spans():
 
     tracer = NoOpTracer()
     assert span_starter(tracer) == tracer.start_span
+
+
+def client_seeing_headers(otel, tracer_provider):
+    service = pyservice.Service(**API)
+    seen: list[tuple[str | None, str | None]] = []
+
+    @service.plugin("request")
+    def look(context):
+        seen.append((context.environ.get("HTTP_TRACEPARENT"), context.environ.get("HTTP_TRACESTATE")))
+        context.process_request()
+
+    service.operation("get_thing")(lambda request, response, context: None)
+    config = {**otel.config(), "tracer_provider": tracer_provider}
+    return pyservice.testing.client_for(service, {**API, "plugins": {"otel": config}}), seen
+
+
+def test_a_client_call_in_a_sampled_out_trace_sends_its_trace_id_and_tracestate_not_sampled(otel):
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState, use_span
+
+    client, seen = client_seeing_headers(
+        otel, provider_with(ParentBased(ALWAYS_OFF), SimpleSpanProcessor(otel.exporter))
+    )
+    caller = SpanContext(
+        int(TRACE_ID, 16), int(CALLER_SPAN, 16), True, TraceFlags(0), TraceState([("vendor", "value")])
+    )
+    with use_span(NonRecordingSpan(caller)):
+        client.get_thing()
+    ((traceparent, tracestate),) = seen
+    assert traceparent is not None
+    version, trace_id, span_id, flags = traceparent.split("-")
+    assert (version, trace_id, flags) == ("00", TRACE_ID, "00")
+    assert span_id != CALLER_SPAN
+    assert tracestate == "vendor=value"
+    assert otel.spans() == []
+
+
+def test_a_sampled_out_client_call_still_records_its_metrics(otel):
+    client, seen = client_seeing_headers(otel, provider_with(ALWAYS_OFF))
+    client.get_thing()
+    (point,) = otel.points("rpc.client.call.duration")
+    assert point.count == 1
+    assert point.attributes["rpc.response.status_code"] == "200"
+    assert seen[0][0] is not None

@@ -160,11 +160,14 @@ def client_hook(
                 span.set_status(Status(StatusCode.ERROR, error))
             raise
         finally:
-            body = context.body
-            request_size = None if body is None else len(body)
-            response_size = _response_size(context)
+            recording = span is not None and span.is_recording()
+            request_size = response_size = None
+            if recording or measuring:
+                body = context.body
+                request_size = None if body is None else len(body)
+                response_size = _response_size(context)
             if span is not None:
-                if span.is_recording():
+                if recording:
                     ending: dict[str, Any] = {"pyservice.attempts": context.attempt}
                     if status is not None:
                         ending[HTTP_STATUS_CODE] = status
