@@ -101,6 +101,7 @@ PLUGIN_PACKAGES = {
     "pyservice-sqlalchemy": ["pyservice_sqlalchemy:SQLAlchemy"],
     "pyservice-auth": ["pyservice_auth:Auth"],
     "pyservice-otel": ["pyservice_otel:Otel"],
+    "pyservice-idempotency": ["pyservice_idempotency:Idempotency"],
 }
 
 

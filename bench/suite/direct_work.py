@@ -51,6 +51,12 @@ PAIRS = [
     Pair("throttle", "pyservice + throttle, memory", "throttle, memory", "GCRA on a dict, with the headers"),
     Pair("cache", "pyservice + cache hit", "cache hit", "SHA-256 key + TTLCache lookup"),
     Pair("sqlalchemy", "pyservice + sqlalchemy, SQLite", "sqlalchemy, SQLite", "Session(engine), commit, close"),
+    Pair(
+        "idempotency",
+        "pyservice + idempotency, new key",
+        "idempotency, new key",
+        "BLAKE2b + orjson + dict claim, store",
+    ),
 ]
 BY_NAME = {pair.name: pair for pair in PAIRS}
 
@@ -104,12 +110,25 @@ def _sqlalchemy(module: Any, stack: contextlib.ExitStack) -> Callable[[], object
     return call
 
 
+def _idempotency(module: Any, stack: contextlib.ExitStack) -> Callable[[], object]:
+    import orjson
+
+    from .apps import expected_result
+
+    direct = module.build()
+    answer = orjson.dumps(expected_result(SMALL))
+    if not direct.first(SMALL_BODY, answer) or direct.replay("key-0", SMALL_BODY) != answer:
+        raise Unavailable("suite.direct.idempotency does not replay what it stored")
+    return functools.partial(direct.first, SMALL_BODY, answer)
+
+
 ADAPTERS: dict[str, Callable[[Any, contextlib.ExitStack], Callable[[], object]]] = {
     "logging": _logging,
     "auth": _auth,
     "throttle": _throttle,
     "cache": _cache,
     "sqlalchemy": _sqlalchemy,
+    "idempotency": _idempotency,
 }
 
 

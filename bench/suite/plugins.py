@@ -22,6 +22,9 @@ The configs follow each package's README:
   request every call) and a miss (a new request every call, stored each time).
 - pyservice-sqlalchemy: SQLite in a temporary file; the handler does not
   query, so the figure is the session's life cycle (open, commit, close).
+- pyservice-idempotency: the memory backend; a new key every call (made by the
+  client side of the plugin: claim, run, store), and a replay (the same key and
+  request every call).
 """
 
 from __future__ import annotations
@@ -159,6 +162,30 @@ def sqlalchemy_part(stack: contextlib.ExitStack) -> Part:
     return Part("sqlalchemy", {"sqlalchemy": {"url": f"sqlite:///{folder}/bench.sqlite3"}})
 
 
+def idempotency_part(stack: contextlib.ExitStack) -> Part:
+    _need("pyservice_idempotency", "pyservice-idempotency")
+    # The memory backend; the client side of the same plugin gives every call a new key
+    # (a UUID, made before the clock starts), so each call claims, runs and stores.
+    return Part(
+        "idempotency",
+        {"idempotency": {"backend": "memory"}},
+        echo_plugins={"idempotency": {}},
+        unique_bodies=True,
+        client_plugins={"idempotency": {}},
+    )
+
+
+def idempotency_replay_part(stack: contextlib.ExitStack) -> Part:
+    _need("pyservice_idempotency", "pyservice-idempotency")
+    # The same key and request every call: the first stores, every later one is a replay.
+    return Part(
+        "idempotency",
+        {"idempotency": {"backend": "memory"}},
+        echo_plugins={"idempotency": {}},
+        headers={"Idempotency-Key": "bench-replay"},
+    )
+
+
 #: One entry per case, in the order the tables list them; "all" combines them.
 ENTRIES: dict[str, list[Callable[[contextlib.ExitStack], Part]]] = {
     "logging": [logging_part],
@@ -169,6 +196,8 @@ ENTRIES: dict[str, list[Callable[[contextlib.ExitStack], Part]]] = {
     "cache hit": [cache_part(unique=False)],
     "cache miss": [cache_part(unique=True)],
     "sqlalchemy, SQLite": [sqlalchemy_part],
+    "idempotency, new key": [idempotency_part],
+    "idempotency, replay": [idempotency_replay_part],
 }
 #: Outermost first, as the packages document (auth before throttle and cache).
 ALL = [logging_part, auth_part, throttle_part, cache_part(unique=True), sqlalchemy_part]

@@ -49,7 +49,7 @@ def test_every_section_runs_and_writes_its_results(tmp_path):
 def check_versus_direct(results):
     """Each built-in plugin has a row beside its direct work, measured or skipped with the reason."""
     rows = results["in-process"]["versus_direct"]
-    assert [row["plugin"] for row in rows] == ["logging", "auth", "throttle", "cache", "sqlalchemy"]
+    assert [row["plugin"] for row in rows] == ["logging", "auth", "throttle", "cache", "sqlalchemy", "idempotency"]
     for row in rows:
         assert "met" in row or "skipped" in row or "plugin_us" not in row, row
         if "met" in row:
