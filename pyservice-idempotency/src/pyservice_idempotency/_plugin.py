@@ -49,18 +49,29 @@ def _key_length(value: int) -> int:
     return value
 
 
-_TTL = Option(float, 86_400.0, "Seconds a completed call's answer is replayed for its key.", check=positive)
+_TTL = Option(
+    float, 86_400.0, "Seconds a completed call's answer is replayed for its key.", check=positive, side="service"
+)
 _RUNNING_TTL = Option(
     float,
     60.0,
     "Seconds a running call's claim lasts if its process dies (at least the call's time left plus 1 s).",
     check=positive,
+    side="service",
 )
 _MAX_ANSWER_SIZE = Option(
-    int, 1 << 20, "The largest answer stored, in bytes; a larger one is not replayed (409).", check=positive_int
+    int,
+    1 << 20,
+    "The largest answer stored, in bytes; a larger one is not replayed (409).",
+    check=positive_int,
+    side="service",
 )
 _IN_USE_RETRIES = Option(
-    int, 3, "Client: times a call answered 409 'in use' is sent again after Retry-After.", check=non_negative_int
+    int,
+    3,
+    "Client: times a call answered 409 'in use' is sent again after Retry-After.",
+    check=non_negative_int,
+    side="client",
 )
 
 
@@ -94,31 +105,61 @@ class Idempotency(Plugin):
     """
 
     name: ClassVar[str] = "idempotency"
+    # Inside authentication, so that each key belongs to the caller it
+    # established; outside the database session's hook, so that an answer is
+    # stored only once its transaction committed.
+    after: ClassVar[tuple[str, ...]] = ("auth",)
+    before: ClassVar[tuple[str, ...]] = ("sqlalchemy",)
     options: ClassVar[Mapping[str, Option]] = {
-        "backend": Option((str, Backend), "memory", "'memory', 'redis' or a Backend instance.", check=_backend),
-        "redis_url": Option((str, type(None)), None, "The Redis URL of the 'redis' backend.", secret=True),
-        "prefix": Option(str, "pyservice-idempotency", "The first part of every Redis key.", check=_prefix),
+        "backend": Option(
+            (str, Backend), "memory", "'memory', 'redis' or a Backend instance.", check=_backend, side="service"
+        ),
+        "redis_url": Option(
+            (str, type(None)), None, "The Redis URL of the 'redis' backend.", secret=True, side="service"
+        ),
+        "prefix": Option(
+            str, "pyservice-idempotency", "The first part of every Redis key.", check=_prefix, side="service"
+        ),
         "ttl": _TTL,
         "running_ttl": _RUNNING_TTL,
-        "retry_after": Option(float, 1.0, "Seconds a 409 'in use' or a 503 tells the caller to wait.", check=positive),
-        "max_key_length": Option(int, 255, "The longest key accepted, in characters.", check=_key_length),
+        "retry_after": Option(
+            float, 1.0, "Seconds a 409 'in use' or a 503 tells the caller to wait.", check=positive, side="service"
+        ),
+        "max_key_length": Option(
+            int, 255, "The longest key accepted, in characters.", check=_key_length, side="service"
+        ),
         "max_answer_size": _MAX_ANSWER_SIZE,
-        "max_entries": Option(int, 100_000, "Memory backend: the most records kept.", check=positive_int),
-        "max_bytes": Option(int, 64 << 20, "Memory backend: the most bytes of records kept.", check=positive_int),
+        "max_entries": Option(
+            int, 100_000, "Memory backend: the most records kept.", check=positive_int, side="service"
+        ),
+        "max_bytes": Option(
+            int, 64 << 20, "Memory backend: the most bytes of records kept.", check=positive_int, side="service"
+        ),
         "timeout": Option(
-            float, 0.25, "Redis backend: seconds one round trip may take, connecting included.", check=positive
+            float,
+            0.25,
+            "Redis backend: seconds one round trip may take, connecting included.",
+            check=positive,
+            side="service",
         ),
         "on_error": Option(
             str,
             "closed",
             "When the store fails: 'closed' answers 503 without running the call, 'open' runs it unprotected.",
             check=one_of(("closed", "open")),
+            side="service",
         ),
-        "retry_interval": Option(float, 1.0, "Seconds the store is left alone after it failed.", check=positive),
-        "warn_interval": Option(float, 60.0, "The least seconds between two warnings.", check=positive),
+        "retry_interval": Option(
+            float, 1.0, "Seconds the store is left alone after it failed.", check=positive, side="service"
+        ),
+        "warn_interval": Option(float, 60.0, "The least seconds between two warnings.", check=positive, side="service"),
         "in_use_retries": _IN_USE_RETRIES,
         "max_wait": Option(
-            float, 10.0, "Client: the most seconds spent waiting out 409 'in use' answers.", check=positive
+            float,
+            10.0,
+            "Client: the most seconds spent waiting out 409 'in use' answers.",
+            check=positive,
+            side="client",
         ),
     }
     operation_options: ClassVar[Mapping[str, Option]] = {
@@ -173,7 +214,6 @@ class Idempotency(Plugin):
                 client.plugin("attempt", operations=[operation.name], name=self.name)(hook)
 
     def _setup_service(self, service: Service, protected: list[Operation]) -> None:
-        self._check_order(service)
         config = self.config
         backend = self.backend = self._make_backend(service)
         guard = self._guard = Guard(
@@ -210,25 +250,6 @@ class Idempotency(Plugin):
             service.plugin("request", operations=[operation.name], name=self.name)(service_hook(guard, policy))
         if backend.shared:
             service.add_readiness_check(self.name, self._ready)
-
-    def _check_order(self, service: Service) -> None:
-        # Outside the database session's hook, so that an answer is stored only
-        # once its transaction committed; inside authentication, so that the
-        # caller each key belongs to is the authenticated one.
-        names = list(service.api.plugins)
-        mine = names.index(self.name) if self.name in names else -1
-        if "sqlalchemy" in names and names.index("sqlalchemy") < mine:
-            raise ApiError(
-                "plugins",
-                f"'sqlalchemy' is listed before {self.name!r}: list it after, so that an answer is stored only"
-                " once the call's transaction has committed",
-            )
-        if "auth" in names and names.index("auth") > mine >= 0:
-            raise ApiError(
-                "plugins",
-                f"'auth' is listed after {self.name!r}: list it first, so that keys belong to the caller it"
-                " authenticates rather than to the peer address",
-            )
 
     def _make_backend(self, service: Service) -> Backend:
         config = self.config
