@@ -90,7 +90,8 @@ class Counting(Sampler):
 
 
 class RecordOnly(Sampler):
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+    # Written without trace_state, as the SDK's Sampler allowed: called as the SDK calls it.
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None):
         return SamplingResult(Decision.RECORD_ONLY, attributes)
 
     def get_description(self) -> str:
@@ -282,3 +283,13 @@ def test_a_sampled_out_client_call_still_records_its_metrics(otel):
     assert point.count == 1
     assert point.attributes["rpc.response.status_code"] == "200"
     assert seen[0][0] is not None
+
+
+def test_other_tracers_of_the_provider_use_its_sampler_as_they_did(otel):
+    sampler = Counting()
+    provider = provider_with(sampler, SimpleSpanProcessor(otel.exporter))
+    serve(otel, provider, Seen()).get_thing()
+    asked = len(sampler.asked)
+    provider.get_tracer("application").start_span("own").end()
+    assert len(sampler.asked) == asked + 1
+    assert provider.sampler is sampler

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
@@ -41,8 +43,10 @@ __all__ = ["SpanStarter", "span_starter"]
 #: ``(name, parent context, kind, attributes) -> span``: what the hooks call to start a span.
 SpanStarter = Callable[[str, "Context | None", SpanKind, Mapping[str, Any]], Span]
 
+# The W3C random-trace-id flag (02), which API releases before 1.39 do not name; 0 there, as the SDK sets none.
+_RANDOM_TRACE_ID = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
-_NOT_SAMPLED_RANDOM = TraceFlags(TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID)
+_NOT_SAMPLED_RANDOM = TraceFlags(TraceFlags.DEFAULT | _RANDOM_TRACE_ID)
 
 
 class _Pending(threading.local):
@@ -52,7 +56,7 @@ class _Pending(threading.local):
     result: Any = None
 
 
-class _DecidedSampler:
+class _DecidedSampler(Sampler):
     """The tracer's sampler, which answers the decision already made for the span being started.
 
     Any other call (the hand-off asking for a root decision, a span the
@@ -79,6 +83,9 @@ class _DecidedSampler:
         if result is not None and pending.trace_id == trace_id:
             pending.result = None
             return result
+        if trace_state is None:
+            # As the SDK calls it: a sampler written without the trace_state parameter works too.
+            return self.sampler.should_sample(parent_context, trace_id, name, kind, attributes, links)
         return self.sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:
@@ -86,14 +93,21 @@ class _DecidedSampler:
         return str(self.sampler.get_description())
 
 
-class _DecidedIds:
+class _DecidedIds(IdGenerator):
     """The tracer's id generator, which gives a root span the trace id its decision was made for."""
 
     def __init__(self, generator: Any, pending: _Pending) -> None:
         self.generator = generator
         self._pending = pending
-        self.generate_span_id = generator.generate_span_id
-        self.is_trace_id_random = generator.is_trace_id_random
+
+    def generate_span_id(self) -> int:
+        """A new span id, from the generator."""
+        return int(self.generator.generate_span_id())
+
+    def is_trace_id_random(self) -> bool:
+        """Whether the generator's trace ids are random (the W3C flag)."""
+        method = getattr(self.generator, "is_trace_id_random", None)
+        return bool(method()) if method is not None else False
 
     def generate_trace_id(self) -> int:
         """The trace id of the pending decision, or a new one."""
@@ -170,30 +184,29 @@ def span_starter(tracer: Tracer) -> SpanStarter:
     ``tracer`` must be the plugin's own (from ``get_tracer``): with the SDK's
     its sampler and id generator are wrapped (see the module's docs).
     """
+    from opentelemetry.sdk.trace import Tracer as SDKTracer
+    from opentelemetry.sdk.trace.sampling import Decision
+
     try:
-        from opentelemetry.sdk.trace import Tracer as SDKTracer
         from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics
-        from opentelemetry.sdk.trace.sampling import Decision
-    except ImportError:  # pragma: no cover - the SDK is a dependency; another version may move these
-        return tracer.start_span
-    if (
-        type(tracer) is not SDKTracer
-        or not isinstance(getattr(tracer, "_tracer_metrics", None), NoOpTracerMetrics)
-        or not callable(getattr(tracer, "_is_enabled", None))
-        or isinstance(tracer.sampler, _DecidedSampler)
-    ):
+
+        span_metrics_off = isinstance(getattr(tracer, "_tracer_metrics", None), NoOpTracerMetrics)
+    except ImportError:  # SDK releases before 1.39 count no spans
+        span_metrics_off = True
+    if type(tracer) is not SDKTracer or not span_metrics_off or isinstance(tracer.sampler, _DecidedSampler):
         # Not the SDK's tracer, or the SDK's own span metrics are on: they count every span it starts.
         return tracer.start_span
+    # SDK releases before 1.39 have no tracer configurator: their tracers are always enabled.
+    is_enabled: Callable[[], bool] = getattr(tracer, "_is_enabled", lambda: True)
     pending = _Pending()
     sampler = tracer.sampler
     ids = tracer.id_generator
-    tracer.sampler = _DecidedSampler(sampler, pending)  # type: ignore[assignment]
-    tracer.id_generator = _DecidedIds(ids, pending)  # type: ignore[assignment]
+    tracer.sampler = _DecidedSampler(sampler, pending)
+    tracer.id_generator = _DecidedIds(ids, pending)
     should_sample = sampler.should_sample
     generate_trace_id = ids.generate_trace_id
     generate_span_id = ids.generate_span_id
-    is_trace_id_random = ids.is_trace_id_random
-    is_enabled = tracer._is_enabled
+    is_trace_id_random: Callable[[], bool] = getattr(ids, "is_trace_id_random", lambda: False)
     start_span = tracer.start_span
     drop = Decision.DROP
     no_links: tuple[Link, ...] = ()
@@ -214,7 +227,7 @@ def span_starter(tracer: Tracer) -> SpanStarter:
         if found.is_valid:
             trace_id = found.trace_id
             if always_dropped or (drops is not None and drops(found, trace_id)):
-                flags = _NOT_SAMPLED_RANDOM if found.trace_flags.random_trace_id else _NOT_SAMPLED
+                flags = _NOT_SAMPLED_RANDOM if found.trace_flags & _RANDOM_TRACE_ID else _NOT_SAMPLED
                 # A dropped span's tracestate is its parent's, as the SDK's samplers give it.
                 return NonRecordingSpan(SpanContext(trace_id, generate_span_id(), False, flags, found.trace_state))
         else:
@@ -223,7 +236,7 @@ def span_starter(tracer: Tracer) -> SpanStarter:
                 return NonRecordingSpan(SpanContext(trace_id, generate_span_id(), False, flags_of_dropped, None))
         result = should_sample(parent, trace_id, name, kind, attributes, no_links)
         if result.decision is drop:
-            random = found.trace_flags.random_trace_id if found.is_valid else random_roots
+            random = bool(found.trace_flags & _RANDOM_TRACE_ID) if found.is_valid else random_roots
             flags = _NOT_SAMPLED_RANDOM if random else _NOT_SAMPLED
             return NonRecordingSpan(SpanContext(trace_id, generate_span_id(), False, flags, result.trace_state))
         # Recorded: the SDK makes the span, with this decision and this trace id.
