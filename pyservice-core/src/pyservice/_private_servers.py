@@ -196,15 +196,19 @@ class PrivatePostgres(_PrivateServer):
         self._signal(signal.SIGCONT)
 
     def _signal(self, number: int) -> None:
+        # The postmaster first, its children listed after: a stopped postmaster
+        # forks no backend that the list would miss.
         try:
-            pids = self.pids()
+            postmaster = self.pids()[0]
+            os.kill(postmaster, number)
+            children = self.pids()[1:]
         except (OSError, ValueError):
             return  # not running
-        for pid in pids:
+        for pid in children:
             try:
                 os.kill(pid, number)
             except ProcessLookupError:
-                pass  # a backend that ended since pgrep listed it
+                pass  # a backend that ended since it was listed
 
     def stop(self, mode: str = "fast") -> None:
         """``pg_ctl stop`` (``fast``: sessions are ended; ``immediate``: as a crash)."""
