@@ -184,14 +184,15 @@ def test_keying_on_a_forwarding_header_is_refused_at_start_up(clock: FakeClock, 
         build(clock, {"limit": "1/minute", "key": f"header:{header}"})
 
 
-def test_auth_listed_after_throttle_is_refused_at_start_up(clock: FakeClock) -> None:
+def test_auth_listed_after_throttle_is_placed_outside_it(clock: FakeClock) -> None:
+    # Throttle declares after = ("auth",): the core sets auth up first wherever the api lists it.
     class Auth(SetsCaller):
         name = "auth"
 
     api = make_api({"clock": clock, "limit": "1/minute"})
     api["plugins"] = {**api["plugins"], "auth": {}}
-    with pytest.raises(ApiError, match=r"'auth' is listed after 'throttle'"):
-        Service(available_plugins=[Throttle, Auth], **api)
+    service = Service(available_plugins=[Throttle, Auth], **api)
+    assert [placement.name for placement in service.placements] == ["auth", "throttle"]
 
 
 def test_a_header_key_gives_each_value_its_budget_and_falls_back_to_the_caller(clock: FakeClock) -> None:

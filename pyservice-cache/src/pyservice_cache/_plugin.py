@@ -109,6 +109,9 @@ class Cache(Plugin):
     """
 
     name: ClassVar[str] = "cache"
+    # After auth (a per-caller entry needs the caller; on a client, its credential identity)
+    # and throttle (a hit still counts against the limit), wherever the api lists them.
+    after: ClassVar[tuple[str, ...]] = ("auth", "throttle")
     options: ClassVar[Mapping[str, Option]] = {
         "backend": Option((str, Backend), "memory", "'memory', 'redis' or a Backend instance.", check=_backend),
         "redis_url": Option((str, type(None)), None, "The Redis URL of the 'redis' backend.", secret=True),
@@ -187,8 +190,6 @@ class Cache(Plugin):
                 owner.plugin("request", operations=[operation.name], name=self.name, innermost=True)(hook)
             else:
                 owner.plugin("operation", operations=[operation.name], name=self.name)(self._client_hook(policy))
-        if side == "client" and "caller" in (policy.scope for policy in self._policies.values()):
-            _check_identity_order(self.name, list(api.plugins))
         if uncached:
             owner.plugin("operation", operations=uncached, name=self.name)(self._attach)
         if side == "service" and isinstance(self.backend, RedisBackend):
@@ -399,18 +400,6 @@ def cache_of(owner: Service | Client) -> Cache:
         if isinstance(plugin, Cache):
             return plugin
     raise LookupError(f"{owner!r} has no cache plugin (its plugins: {[p.name for p in owner.plugins]})")
-
-
-def _check_identity_order(name: str, plugins: list[str]) -> None:
-    # On a client, auth's operation hook sets context.caller_identity for the
-    # hooks inside it; listed after the cache, every caller-scoped key would
-    # miss the credential, and calls sent with different ones could share answers.
-    if "auth" in plugins and plugins.index("auth") > plugins.index(name):
-        raise ApiError(
-            "plugins",
-            f"'auth' is listed after {name!r}: list it first, so that the client's caller-scoped answers are"
-            " kept per credential",
-        )
 
 
 def _bypass(stats: CacheStats, context: Any) -> None:

@@ -147,8 +147,6 @@ def setup_service(plugin: Throttle, service: pyservice.Service) -> Backend | Non
             f"plugins.{plugin.name}.backend",
             f"{backend!r} is not shared and the service runs {workers} worker processes: {_MULTIPROCESS_MESSAGE}",
         )
-    if any(op_config["key"] == "caller" for _, _, op_config in plans):
-        _check_identity_order(plugin, service)
     clock: Callable[[], float] = config["clock"] or (time.time if backend.shared else time.monotonic)
     guard = _Guard(plugin, backend)
     for name, operation, op_config in plans:
@@ -171,18 +169,6 @@ def _redis_ready(backend: RedisBackend) -> Callable[[], str | None]:
         return None
 
     return ready
-
-
-def _check_identity_order(plugin: Throttle, service: pyservice.Service) -> None:
-    # The auth plugin sets context.caller_identity; behind it, every call would be keyed
-    # by the peer address (the proxy's, behind one) without anyone noticing.
-    names = list(service.api.plugins)
-    if "auth" in names and names.index("auth") > names.index(plugin.name):
-        raise pyservice.ApiError(
-            "plugins",
-            f"'auth' is listed after {plugin.name!r}: list it first, so the throttle keys on the caller it"
-            " authenticates rather than on the peer address",
-        )
 
 
 def _caller_key(context: pyservice.ServiceContext) -> str:
