@@ -8,10 +8,10 @@ dropped span builds the same ``NonRecordingSpan`` itself (a fresh span id
 from the tracer's id generator, the sampler's ``tracestate``, the
 random-trace-id flag as the SDK sets it). A span the sampler records
 (``RECORD_AND_SAMPLE`` or ``RECORD_ONLY``) is made by the SDK as before:
-the decision already made, and the trace id it was made for, are handed to
-the SDK's ``start_span`` through the tracer's sampler and id generator, so
-the sampler is asked once per span, and a trace-id ratio decides on the
-trace id the span gets.
+the trace id the decision was made for, and the decision itself when the
+sampler had to be called for it, are handed to the SDK's ``start_span``
+through the tracer's sampler and id generator, so the sampler is called
+once per span, and a trace-id ratio decides on the trace id the span gets.
 
 Only for the SDK's own ``Tracer`` (the plugin's own, or one an application's
 SDK provider made); another implementation's tracer starts its spans itself.
@@ -49,6 +49,10 @@ _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _NOT_SAMPLED_RANDOM = TraceFlags(TraceFlags.DEFAULT | _RANDOM_TRACE_ID)
 
 
+#: A pending decision the sampler itself is to make (for the pending trace id).
+_ASK: Any = object()
+
+
 class _Pending(threading.local):
     """The decision made for the span the SDK is about to make on this thread."""
 
@@ -82,7 +86,8 @@ class _DecidedSampler(Sampler):
         result = pending.result
         if result is not None and pending.trace_id == trace_id:
             pending.result = None
-            return result
+            if result is not _ASK:
+                return result
         if trace_state is None:
             # As the SDK calls it: a sampler written without the trace_state parameter works too.
             return self.sampler.should_sample(parent_context, trace_id, name, kind, attributes, links)
@@ -234,8 +239,9 @@ def span_starter(tracer: Tracer) -> SpanStarter:
             trace_id = generate_trace_id()
             if always_dropped or (drops is not None and drops(found, trace_id)):
                 return NonRecordingSpan(SpanContext(trace_id, generate_span_id(), False, flags_of_dropped, None))
-        result = should_sample(parent, trace_id, name, kind, attributes, no_links)
-        if result.decision is drop:
+        # One of the SDK's samplers keeps the span: the SDK asks it, for the trace id it was read for.
+        result = _ASK if drops is not None else should_sample(parent, trace_id, name, kind, attributes, no_links)
+        if result is not _ASK and result.decision is drop:
             random = bool(found.trace_flags & _RANDOM_TRACE_ID) if found.is_valid else random_roots
             flags = _NOT_SAMPLED_RANDOM if random else _NOT_SAMPLED
             return NonRecordingSpan(SpanContext(trace_id, generate_span_id(), False, flags, result.trace_state))
