@@ -155,3 +155,12 @@ def test_the_redis_client_is_left_usable_after_a_timeout(private_redis: PrivateR
             client.close()
     finally:
         store.close()
+
+
+def test_stopping_the_service_closes_the_nonce_stores_connections(redis_url: str, redis_prefix: str) -> None:
+    service = redis_service(redis_url, redis_prefix=redis_prefix)
+    assert wsgi_call(service, headers=with_deadline("2"))[0] == 200
+    [store] = [plugin.authenticator.nonce_store for plugin in service.plugins if isinstance(plugin, Auth)]
+    assert store._bounded._idle  # the call's connection, kept for the next
+    service.stop()
+    assert store._bounded._idle == []

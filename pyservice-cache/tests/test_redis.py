@@ -236,3 +236,13 @@ def test_a_frozen_redis_is_a_miss_within_the_call_deadline(private_redis: Privat
         private_redis.thaw()
     timed_call("5")  # past retry_interval (no call touched Redis since it failed): a hit again
     assert (items.runs["get_item"], annotated[-1]) == (4, {"cache": "hit"})
+
+
+def test_stopping_the_service_closes_the_redis_connections_the_plugin_opened(redis_url: str, prefix: str) -> None:
+    items = redis_items(redis_url, prefix)
+    items.items["1"] = {"name": "teapot"}
+    items.client().get_item(id="1")
+    backend = items.service.plugins[0].backend
+    assert backend._bounded._idle  # the GET's connection, kept for the next
+    items.service.stop()
+    assert backend._bounded._idle == []

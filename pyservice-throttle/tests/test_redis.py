@@ -182,3 +182,12 @@ def test_an_existing_redis_client_can_be_given(redis_url: str, prefix: str) -> N
     finally:
         client.delete(backend.redis_key("k"))
         client.close()
+
+
+def test_stopping_the_service_closes_the_redis_connections_the_plugin_opened(redis_url: str, prefix: str) -> None:
+    service = build(FakeClock(), {"backend": "redis", "redis_url": redis_url, "prefix": prefix, "limit": "100/second"})
+    assert status_of(service)[0] == 200  # the first call starts the plugins in this process
+    backend = service.plugins[0].backend
+    assert backend._bounded._idle  # the call's connection, kept for the next
+    service.stop()
+    assert backend._bounded._idle == []

@@ -152,3 +152,14 @@ class Auth(pyservice.Plugin):
             setup_service(self, owner)
         else:
             setup_client(self, owner)
+
+    def stop(self, owner: pyservice.Service | pyservice.Client) -> None:
+        """Close the Redis connections of the nonce store the plugin built, when the process stops.
+
+        Each worker closes its own (pyservice-core's per-process lifecycle);
+        a ``NonceStore`` the application gave is the application's to close.
+        """
+        authenticator = getattr(self, "authenticator", None)
+        store = None if authenticator is None else authenticator.nonce_store
+        if owner.side == "service" and store is not None and isinstance(self.config["nonce_store"], str):
+            store.close()

@@ -389,6 +389,15 @@ class Cache(Plugin):
         """Release the backend's connections."""
         self.backend.close()
 
+    def stop(self, owner: Service | Client) -> None:
+        """Close the connections of a backend the plugin built, when the process stops.
+
+        Each worker closes its own (pyservice-core's per-process lifecycle);
+        a ``Backend`` the application gave is the application's to close.
+        """
+        if isinstance(self.config["backend"], str):
+            self.backend.close()
+
 
 def cache_of(owner: Service | Client) -> Cache:
     """The cache plugin of a Service or Client.

@@ -142,3 +142,13 @@ class Throttle(pyservice.Plugin):
             self.backend = setup_service(self, owner)
         else:
             setup_client(self, owner)
+
+    def stop(self, owner: pyservice.Service | pyservice.Client) -> None:
+        """Close the Redis connections of a backend the plugin built, when the process stops.
+
+        Each worker closes its own (pyservice-core's per-process lifecycle);
+        a ``Backend`` the application gave is the application's to close.
+        """
+        backend = getattr(self, "backend", None)
+        if owner.side == "service" and backend is not None and isinstance(self.config["backend"], str):
+            backend.close()

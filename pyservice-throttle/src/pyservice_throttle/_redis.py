@@ -101,13 +101,17 @@ class RedisBackend(Backend):
         return self.prefix + hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
     def take(self, key: str, now: int, interval: int, capacity: int) -> tuple[bool, int]:
-        """Run :data:`GCRA_SCRIPT` for ``key``: one atomic round trip."""
-        try:
-            allowed, tat = self._script(keys=[self.redis_key(key)], args=[now, interval, capacity])
-        except redis.RedisError as exc:
-            # The message of a redis-py error names the host, never the password.
-            raise BackendUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
-        return allowed == 1, int(tat)
+        """Run :data:`GCRA_SCRIPT` for ``key``: one atomic round trip, within :attr:`timeout`."""
+        if math.isinf(self.timeout):
+            # A given client without a socket timeout: its own command path, which waits as it does.
+            try:
+                allowed, tat = self._script(keys=[self.redis_key(key)], args=[now, interval, capacity])
+            except redis.RedisError as exc:
+                # The message of a redis-py error names the host, never the password.
+                raise BackendUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
+            return allowed == 1, int(tat)
+        # The short way to the socket: about half redis.Redis's CPU per command.
+        return self._take(time.monotonic() + self.timeout, key, now, interval, capacity)
 
     def take_within(self, key: str, now: int, interval: int, capacity: int, timeout: float) -> tuple[bool, int]:
         """:meth:`take`, waiting at most ``timeout`` seconds for Redis, connecting included.
@@ -127,7 +131,9 @@ class RedisBackend(Backend):
             return self.take(key, now, interval, capacity)
         if timeout <= 0:
             raise BackendUnavailable("Redis: not asked, the call's deadline has passed")
-        deadline = time.monotonic() + timeout
+        return self._take(time.monotonic() + timeout, key, now, interval, capacity)
+
+    def _take(self, deadline: float, key: str, now: int, interval: int, capacity: int) -> tuple[bool, int]:
         args = (1, self.redis_key(key), now, interval, capacity)
         try:
             try:
