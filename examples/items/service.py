@@ -33,7 +33,8 @@ def load_api() -> dict:
         redis_url = os.environ.get("ITEMS_REDIS_URL", "redis://127.0.0.1:6379/0")
         prefix = os.environ.get("ITEMS_REDIS_PREFIX", "items")
         plugins["throttle"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:throttle:"}
-        plugins["cache"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:cache"}
+        # Items never change once put: each worker may keep its copy of a cached answer for a second.
+        plugins["cache"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:cache", "local_ttl": 1}
         plugins["sqlalchemy"]["url"] = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     # The operator's part: the service knows the API key's prefix and the hash of
     # its secret (never the secret), and reads its pepper from ITEMS_PEPPER.

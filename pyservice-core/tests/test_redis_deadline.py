@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -50,3 +51,14 @@ def test_a_new_connection_that_fails_is_not_tried_again(redis_url):
     pool = redis.ConnectionPool(host="127.0.0.1", port=1, socket_timeout=1)
     with pytest.raises(redis.ConnectionError):
         DeadlineConnections(pool).call(time.monotonic() + 2, "PING")
+
+
+def test_without_a_deadline_the_clients_own_timeouts_bound_the_round_trip(redis_url):
+    pool = redis.ConnectionPool.from_url(redis_url)  # no socket timeout at all
+    bounded = DeadlineConnections(pool)
+    try:
+        assert bounded.call(math.inf, "PING") in (b"PONG", "PONG", True)
+        [kept] = bounded._idle
+        assert kept.socket_timeout is None
+    finally:
+        bounded.close()

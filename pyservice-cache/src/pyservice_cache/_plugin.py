@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pyservice import ApiError, Caller, Container, Option, Plugin
-from pyservice.checks import positive, positive_int
+from pyservice.checks import non_negative, positive, positive_int
 from pyservice.exceptions import exception_class, is_exception_name
 
 from ._backend import Backend
@@ -14,6 +14,7 @@ from ._engine import Engine
 from ._handle import CallCache
 from ._keys import KeyMaker, scope_prefix
 from ._memory import MemoryBackend
+from ._near import NearBackend
 from ._policy import SCOPES, Policy, client_caller, service_caller
 from ._redis import RedisBackend
 from ._stats import CacheStats
@@ -124,6 +125,13 @@ class Cache(Plugin):
         "max_entries": Option(int, 10_000, "Memory backend: the most entries kept.", check=positive_int),
         "max_bytes": Option(int, 64 << 20, "Memory backend: the approximate most bytes kept.", check=positive_int),
         "socket_timeout": Option(float, 0.1, "Redis backend: seconds per connect and per command.", check=positive),
+        "local_ttl": Option(
+            float,
+            0.0,
+            "Redis backend: seconds each process serves its own copy of an entry it read, without asking Redis"
+            " (0: never); another process's invalidation may then be seen that much later.",
+            check=non_negative,
+        ),
         "retry_interval": Option(float, 1.0, "Seconds the backend is left alone after it failed.", check=positive),
         "warn_interval": Option(
             float, 60.0, "The least seconds between two 'backend unavailable' warnings.", check=positive
@@ -144,6 +152,7 @@ class Cache(Plugin):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
+        self._redis: RedisBackend | None = None  # the Redis backend the plugin built, if it did
         self.backend = self._make_backend(config)
         self.stats = CacheStats(self.backend)
         self._engine = Engine(
@@ -157,6 +166,10 @@ class Cache(Plugin):
 
     def _make_backend(self, config: Mapping[str, Any]) -> Backend:
         backend = config["backend"]
+        if config["local_ttl"] and backend != "redis":
+            raise ApiError(
+                f"plugins.{self.name}.local_ttl", "keeps copies of a Redis backend's entries: set backend 'redis'"
+            )
         if isinstance(backend, Backend):
             return backend
         if backend == "memory":
@@ -164,7 +177,10 @@ class Cache(Plugin):
         url = config["redis_url"]
         if url is None:
             raise ApiError(f"plugins.{self.name}.redis_url", "is required when backend is 'redis'")
-        return RedisBackend(url, socket_timeout=config["socket_timeout"])
+        self._redis = RedisBackend(url, socket_timeout=config["socket_timeout"])
+        if config["local_ttl"]:
+            return NearBackend(self._redis, config["local_ttl"], config["max_entries"], config["max_bytes"])
+        return self._redis
 
     def setup(self, owner: Service | Client) -> None:
         """Resolve each cached operation's policy and register the hooks."""
@@ -192,13 +208,13 @@ class Cache(Plugin):
                 owner.plugin("operation", operations=[operation.name], name=self.name)(self._client_hook(policy))
         if uncached:
             owner.plugin("operation", operations=uncached, name=self.name)(self._attach)
-        if side == "service" and isinstance(self.backend, RedisBackend):
+        if side == "service" and self._redis is not None:
             owner.add_readiness_check(self.name, self._redis_ready)
 
     def _redis_ready(self) -> str | None:
         # The backend's short socket timeout bounds it; the reason names no URL.
         try:
-            self.backend.client.ping()  # type: ignore[attr-defined]
+            self._redis.client.ping()  # type: ignore[union-attr]
         except Exception as exc:  # any failure means not ready
             return f"Redis does not answer ({type(exc).__name__})"
         return None

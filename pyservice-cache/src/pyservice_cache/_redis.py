@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -24,6 +25,9 @@ end
 return 0
 """
 _SCAN_BATCH = 500
+# The deadline of GET and SET: none beyond the socket's own timeouts, as redis.Redis's commands have.
+# (A deadline counted from the call would also count the time a thread waits for the GIL.)
+_SOCKET_TIMEOUTS_ONLY = math.inf
 _FIRST_POLL = 0.005
 _LAST_POLL = 0.05
 
@@ -91,7 +95,7 @@ class RedisBackend(Backend):
     def get(self, key: str) -> bytes | None:
         """The entry under ``key``."""
         try:
-            value: bytes | None = self._bounded.call(time.monotonic() + self.timeout, "GET", key)
+            value: bytes | None = self._bounded.call(_SOCKET_TIMEOUTS_ONLY, "GET", key)
         except redis.RedisError as exc:
             raise BackendUnavailable(f"GET on {self._where} failed: {type(exc).__name__}: {exc}") from exc
         return value
@@ -99,7 +103,7 @@ class RedisBackend(Backend):
     def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` with a ``PX`` expiry of ``ttl`` seconds."""
         try:
-            self._bounded.call(time.monotonic() + self.timeout, "SET", key, value, "PX", max(1, int(ttl * 1000)))
+            self._bounded.call(_SOCKET_TIMEOUTS_ONLY, "SET", key, value, "PX", max(1, int(ttl * 1000)))
         except redis.RedisError as exc:
             raise BackendUnavailable(f"SET on {self._where} failed: {type(exc).__name__}: {exc}") from exc
 

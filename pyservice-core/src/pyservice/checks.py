@@ -13,7 +13,15 @@ import importlib
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-__all__ = ["callable_or_import", "import_object", "non_negative_int", "one_of", "positive", "positive_int"]
+__all__ = [
+    "callable_or_import",
+    "import_object",
+    "non_negative",
+    "non_negative_int",
+    "one_of",
+    "positive",
+    "positive_int",
+]
 
 N = TypeVar("N", int, float)
 
@@ -29,6 +37,13 @@ def positive_int(value: int) -> int:
     """An integer greater than 0."""
     if value <= 0:
         raise ValueError("expected an integer greater than 0")
+    return value
+
+
+def non_negative(value: N) -> N:
+    """A number of at least 0."""
+    if value < 0:
+        raise ValueError("expected a number of at least 0")
     return value
 
 

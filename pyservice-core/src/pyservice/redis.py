@@ -56,6 +56,9 @@ class DeadlineConnections:
     def call(self, deadline: float, *command: Any) -> Any:
         """Send ``command`` and return Redis's answer, by ``deadline`` (``time.monotonic()``) at the latest.
 
+        ``math.inf`` sets no deadline: the connection's own timeouts (the
+        client's) bound each wait, as they bound ``redis.Redis``'s commands.
+
         Raises:
             redis.TimeoutError: the deadline came first.
             redis.RedisError: Redis failed, or answered an error.
@@ -68,7 +71,8 @@ class DeadlineConnections:
                 left = deadline - time.monotonic()
                 # The socket's own timeout bounds the wait when it ends first; else wait
                 # for the answer's first byte by the deadline (an extra poll()).
-                if left <= 0 or (left < connection.socket_timeout and not connection.can_read(timeout=left)):
+                own = connection.socket_timeout
+                if left <= 0 or (left < (math.inf if own is None else own) and not connection.can_read(timeout=left)):
                     raise redis.TimeoutError(f"no answer within the call's time left ({max(left, 0.0):.3f} s)")
                 answer = connection.read_response()
             except redis.ResponseError:
@@ -103,10 +107,10 @@ class DeadlineConnections:
         connection = self._connection_class(
             **{
                 **self._kwargs,
-                "socket_connect_timeout": min(left, self._connect_timeout),
+                "socket_connect_timeout": _finite(min(left, self._connect_timeout)),
                 # Also what later reads of a partly arrived answer wait for: never more than the
                 # client's own timeout, and each answer's first byte is awaited by the deadline.
-                "socket_timeout": min(left, self._socket_timeout),
+                "socket_timeout": _finite(min(left, self._socket_timeout)),
             }
         )
         try:
@@ -133,3 +137,8 @@ class DeadlineConnections:
             self.close()
         except Exception:  # noqa: S110 - nothing to do about it at collection time
             pass
+
+
+def _finite(seconds: float) -> float | None:
+    # redis-py (and the socket) take None, not infinity, for "no timeout".
+    return None if math.isinf(seconds) else seconds

@@ -110,8 +110,10 @@ class RedisBackend(Backend):
                 # The message of a redis-py error names the host, never the password.
                 raise BackendUnavailable(f"Redis: {type(exc).__name__}: {exc}") from exc
             return allowed == 1, int(tat)
-        # The short way to the socket: about half redis.Redis's CPU per command.
-        return self._take(time.monotonic() + self.timeout, key, now, interval, capacity)
+        # The short way to the socket (about half redis.Redis's CPU per command), bounded by
+        # the socket's timeouts as redis.Redis is: a deadline from now would also count the
+        # time this thread waits for the GIL.
+        return self._take(math.inf, key, now, interval, capacity)
 
     def take_within(self, key: str, now: int, interval: int, capacity: int, timeout: float) -> tuple[bool, int]:
         """:meth:`take`, waiting at most ``timeout`` seconds for Redis, connecting included.
