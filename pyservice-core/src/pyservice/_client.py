@@ -594,8 +594,11 @@ class Client(Owner):
         cert: Any = None,
         proxies: Any = None,
         trust_env: Any = True,
+        plugin_config: Any = None,
         **api: Any,
     ) -> None:
+        if plugin_config is not None:
+            api["plugin_config"] = plugin_config
         # Set before the plugins are, so that one may stub an exchange in its setup.
         self._stubs: dict[str, Step] = {}
         self._hedge_pool: ThreadPoolExecutor | None = None
