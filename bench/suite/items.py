@@ -55,7 +55,8 @@ def load_api(path: Path | None = None) -> dict[str, Any]:
         redis_url = os.environ.get("ITEMS_REDIS_URL", "redis://127.0.0.1:6379/0")
         prefix = os.environ.get("ITEMS_REDIS_PREFIX", "items")
         plugins["throttle"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:throttle:"}
-        plugins["cache"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:cache"}
+        # As the example: each worker keeps its copy of a cached answer for a second.
+        plugins["cache"] = {"backend": "redis", "redis_url": redis_url, "prefix": f"{prefix}:cache", "local_ttl": 1}
         plugins["sqlalchemy"]["url"] = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     if "ITEMS_API_KEY_HASH" in os.environ:
         prefix = os.environ["ITEMS_API_KEY_PREFIX"]
